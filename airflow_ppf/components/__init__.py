@@ -1,0 +1,19 @@
+"""Components: the steps of a pipeline, how they are built from config, and built-in Spark components.
+
+The built-in Spark components live in :mod:`airflow_ppf.components.spark` (``ReadFiles``, ``ReadTable``,
+``SqlTransform``, ``WriteFiles``, ``WriteTable``); importing them does not import pyspark.
+"""
+
+from __future__ import annotations
+
+from airflow_ppf.components.base import Component, DataFlow, SparkSessionNotAvailableError
+from airflow_ppf.components.loading import ComponentLoadError, create_component, load_component_class
+
+__all__ = [
+    "Component",
+    "ComponentLoadError",
+    "DataFlow",
+    "SparkSessionNotAvailableError",
+    "create_component",
+    "load_component_class",
+]

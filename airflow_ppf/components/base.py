@@ -1,0 +1,100 @@
+"""The component model: :class:`Component` runs a step, :class:`DataFlow` is a component that uses Spark."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["Component", "DataFlow", "SparkSessionNotAvailableError"]
+
+
+class SparkSessionNotAvailableError(RuntimeError):
+    """A :class:`DataFlow` used ``self.spark`` before the runner injected a session."""
+
+
+class Component(ABC):
+    """One step of a pipeline.
+
+    Subclasses implement :meth:`run`. A component is built from its config's ``config`` block, with
+    ``cls.from_config(config)`` when the class defines that classmethod, else ``cls(**config)``.
+
+    Components hand data to each other through Spark temp views. A component that reads or writes views
+    says which through :attr:`input_views` and :attr:`output_views`, so that a resume in a new process can
+    restore what the components it skips produced.
+    """
+
+    #: Set by the runner to the component's configured name.
+    _ppf_name: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The component's name in the pipeline (its class name until the runner assigns one)."""
+        return self._ppf_name or type(self).__name__
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._ppf_name = value
+
+    @property
+    def input_views(self) -> Sequence[str]:
+        """Temp views this component reads (empty when unknown or none)."""
+        return ()
+
+    @property
+    def output_views(self) -> Sequence[str]:
+        """Temp views this component creates (empty when unknown or none)."""
+        return ()
+
+    @property
+    def logger(self) -> logging.Logger:
+        """A logger named after the component's module and name."""
+        return logging.getLogger(f"{type(self).__module__}.{self.name}")
+
+    @abstractmethod
+    def run(self) -> None:
+        """Do the work. Raise to fail the component."""
+
+    def cancel(self) -> None:  # noqa: B027 - optional hook with a do-nothing default
+        """Ask a running :meth:`run` to stop (called from another thread, e.g. when Airflow kills the task)."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class DataFlow(Component):
+    """A component that runs Spark code; the runner injects a SparkSession as :attr:`spark` before :meth:`run`.
+
+    The session is created lazily, when the first DataFlow of a pipeline is about to run, so pipelines
+    made only of plain components never start a JVM.
+    """
+
+    _spark: SparkSession | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        """The SparkSession to use."""
+        if self._spark is None:
+            raise SparkSessionNotAvailableError(
+                f"{self!r} has no SparkSession yet: it is injected by the runner just before run(); "
+                "outside a runner call set_spark_session(spark) first"
+            )
+        return self._spark
+
+    def set_spark_session(self, spark: SparkSession) -> None:
+        """Inject the SparkSession this component will use."""
+        self._spark = spark
+
+    def cancel(self) -> None:
+        """Cancel the Spark jobs this component's session is running."""
+        if self._spark is not None:
+            try:
+                self._spark.sparkContext.cancelAllJobs()
+            except Exception:  # Spark Connect sessions have no SparkContext
+                interrupt: Any = getattr(self._spark, "interruptAll", None)
+                if interrupt is not None:
+                    interrupt()

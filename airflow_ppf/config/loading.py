@@ -1,0 +1,122 @@
+"""Parse HOCON, JSON and YAML text into plain dicts, turning parser errors into :class:`ConfigError`.
+
+HOCON is parsed with pyhocon: ``${VAR}`` falls back to the environment variable ``VAR`` and
+``${?VAR}`` leaves the key out when it is unset; ``include "other.conf"`` resolves next to the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from airflow_ppf.config.errors import ConfigError
+
+__all__ = ["FORMATS", "format_for_path", "parse_file", "parse_text"]
+
+FORMATS = ("hocon", "json", "yaml")
+_EXTENSIONS = {".conf": "hocon", ".hocon": "hocon", ".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+def format_for_path(path: str | Path) -> str:
+    """Return the config format for a file name (HOCON for unknown extensions: it also reads JSON)."""
+    return _EXTENSIONS.get(Path(path).suffix.lower(), "hocon")
+
+
+def parse_file(path: str | Path) -> dict[str, Any]:
+    """Read and parse a config file.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or malformed (the message names the file and line).
+    """
+    file = Path(path)
+    source = str(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError.single("", f"config file not found: {source}", source=source) from None
+    except IsADirectoryError:
+        raise ConfigError.single("", f"expected a config file, got a directory: {source}", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError.single("", f"cannot read config file: {exc}", source=source) from None
+    return parse_text(text, format_for_path(file), source=source, base_dir=file.parent)
+
+
+def parse_text(
+    text: str, format: str = "hocon", *, source: str | None = None, base_dir: Path | None = None
+) -> dict[str, Any]:
+    """Parse ``text`` in the given format into a plain dict.
+
+    Raises:
+        ConfigError: the text is malformed, or its top level is not an object.
+    """
+    fmt = (format or "hocon").lower()
+    if fmt in ("conf", "hocon"):
+        data = _parse_hocon(text, source, base_dir)
+    elif fmt == "json":
+        data = _parse_json(text, source)
+    elif fmt in ("yaml", "yml"):
+        data = _parse_yaml(text, source)
+    else:
+        raise ConfigError.single("", f"unknown config format {format!r}; use one of {', '.join(FORMATS)}")
+    if not isinstance(data, dict):
+        raise ConfigError.single(
+            "", f"the top level of a pipeline config must be an object, got {type(data).__name__}", source
+        )
+    return data
+
+
+def _parse_hocon(text: str, source: str | None, base_dir: Path | None) -> dict[str, Any]:
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+
+    try:
+        tree = ConfigFactory.parse_string(text, basedir=str(base_dir) if base_dir else None, resolve=True)
+    except ConfigException as exc:
+        message = str(exc)
+        if "Cannot resolve variable" in message:
+            match = re.search(r"\$\{\??([^}]+)\}", message)
+            var = match.group(1) if match else "?"
+            message += (
+                f"; set the environment variable {var} or define '{var}' in the config "
+                f"(write ${{?{var}}} to make it optional)"
+            )
+        raise ConfigError.single("", f"HOCON error: {message}", source=source) from None
+    except Exception as exc:  # pyparsing raises its own ParseException family
+        raise ConfigError.single("", f"HOCON syntax error: {_one_line(exc)}", source=source) from None
+    plain: dict[str, Any] = _to_builtin(tree.as_plain_ordered_dict())
+    return plain
+
+
+def _parse_json(text: str, source: str | None) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError.single(
+            "", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=source
+        ) from None
+
+
+def _parse_yaml(text: str, source: str | None) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or _one_line(exc)
+        raise ConfigError.single("", f"YAML syntax error{where}: {problem}", source=source) from None
+
+
+def _to_builtin(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _to_builtin(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_builtin(v) for v in value]
+    return value
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

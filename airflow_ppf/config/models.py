@@ -1,0 +1,754 @@
+"""Typed pipeline configuration: one schema for HOCON, JSON, YAML and plain dicts.
+
+The field names are those of pyspark-pipeline-framework's HOCON files, so such a file loads unchanged
+apart from its class paths. Every model validates itself when built and reports *all* problems at once
+through :class:`~airflow_ppf.config.errors.ConfigError`, each with the exact place it was found.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+from airflow_ppf.config.errors import ConfigError, ConfigProblem
+from airflow_ppf.config.graph import ancestors, descendants, find_cycle, topological_order
+
+__all__ = [
+    "CircuitBreakerConfig",
+    "ComponentConfig",
+    "ComponentType",
+    "MaterializePolicy",
+    "PipelineConfig",
+    "RetryConfig",
+    "SparkConfig",
+]
+
+T = TypeVar("T")
+
+
+class ComponentType(StrEnum):
+    """The role of a component in a pipeline (informational; it does not change how it runs)."""
+
+    SOURCE = "source"
+    TRANSFORMATION = "transformation"
+    SINK = "sink"
+
+
+class MaterializePolicy(StrEnum):
+    """Whether the temp views a component produces are saved so that a resume in a new process finds them.
+
+    ``auto`` saves only views that a component downstream still needs, ``always`` saves every view the
+    component produces, ``never`` saves nothing (a resume then reruns the producer).
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+ENVIRONMENTS = ("dev", "staging", "prod", "test")
+MODES = ("batch", "streaming")
+
+
+# --------------------------------------------------------------------------------------------------
+# A small schema reader: typed field access that records problems instead of raising on the first one.
+# --------------------------------------------------------------------------------------------------
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def _join(path: str, key: str | int) -> str:
+    if key == "":
+        return path
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+class _Reader:
+    """Read typed fields from one mapping, collecting problems with their locations."""
+
+    def __init__(self, data: Any, path: str, problems: list[ConfigProblem], what: str) -> None:
+        self.path = path
+        self.problems = problems
+        if not isinstance(data, Mapping):
+            self.problem("", f"{what} must be an object, got {_type_name(data)}")
+            data = {}
+        self.data: Mapping[str, Any] = data
+        self.used: set[str] = set()
+
+    def problem(self, key: str | int, message: str) -> None:
+        self.problems.append(ConfigProblem(_join(self.path, key), message))
+
+    def _get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.data.get(key, MISSING)
+
+    def require(self, key: str) -> Any:
+        value = self._get(key)
+        if value is MISSING:
+            self.problem(key, "is required")
+        return value
+
+    def text(self, key: str, default: Any = MISSING, *, allow_empty: bool = False) -> Any:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            if default is MISSING:
+                self.problem(key, "is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            self.problem(key, f"must be a string, got {_type_name(value)}")
+            return default
+        text = str(value)
+        if not allow_empty and not text.strip():
+            self.problem(key, "must not be empty")
+            return default
+        return text
+
+    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
+        value = self.text(key, default)
+        if value is default or not isinstance(value, str):
+            return default
+        lowered = value.strip().lower()
+        if lowered not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            return default
+        return str(lowered)
+
+    def flag(self, key: str, default: Any) -> Any:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
+            return value.strip().lower() in ("true", "yes", "on")
+        self.problem(key, f"must be true or false, got {value!r}")
+        return default
+
+    def number(self, key: str, default: Any, *, integer: bool = False, minimum: float | None = None) -> Any:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            return default
+        kind = "an integer" if integer else "a number"
+        if isinstance(value, str):
+            try:
+                value = int(value) if integer else float(value)
+            except ValueError:
+                self.problem(key, f"must be {kind}, got {value!r}")
+                return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.problem(key, f"must be {kind}, got {_type_name(value)}")
+            return default
+        if integer and isinstance(value, float):
+            if not value.is_integer():
+                self.problem(key, f"must be {kind}, got {value!r}")
+                return default
+            value = int(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(key, f"must be a finite number, got {value!r}")
+            return default
+        if minimum is not None and value < minimum:
+            self.problem(key, f"must be at least {minimum:g}, got {value!r}")
+            return default
+        return value
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            return ()
+        if isinstance(value, str):
+            # A lone string is a common slip (``depends_on: read``); accept it as a one-item list.
+            value = [value]
+        if not isinstance(value, list | tuple):
+            self.problem(key, f"must be a list of strings, got {_type_name(value)}")
+            return ()
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                self.problem(f"{key}[{i}]", f"must be a non-empty string, got {item!r}")
+            else:
+                out.append(item)
+        return tuple(out)
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.problem(key, f"must be an object, got {_type_name(value)}")
+            return {}
+        plain: dict[str, Any] = _plain(value)
+        return plain
+
+    def nested(self, key: str, build: Callable[[Any, str, list[ConfigProblem]], T]) -> T | None:
+        value = self._get(key)
+        if value is MISSING or value is None:
+            return None
+        return build(value, _join(self.path, key), self.problems)
+
+    def reject_unknown(self, allowed: Sequence[str]) -> None:
+        for key in self.data:
+            if key in self.used or key in allowed:
+                continue
+            hint = difflib.get_close_matches(str(key), list(allowed), n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f"; allowed keys: {', '.join(allowed)}"
+            self.problem(str(key), f"unknown key{suggestion}")
+
+
+def _plain(value: Any) -> Any:
+    """Turn mappings (including pyhocon's ConfigTree) and sequences into plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _flatten_conf(value: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested Spark settings (``spark { sql { shuffle.partitions: 4 } }``) into dotted string keys."""
+    flat: dict[str, str] = {}
+    for key, item in value.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(item, Mapping):
+            flat.update(_flatten_conf(item, full))
+        elif isinstance(item, bool):
+            flat[full] = "true" if item else "false"
+        else:
+            flat[full] = str(item)
+    return flat
+
+
+def _raise_if(problems: list[ConfigProblem]) -> None:
+    if problems:
+        raise ConfigError(problems)
+
+
+def _build(cls: Callable[..., T], values: dict[str, Any], path: str, problems: list[ConfigProblem]) -> T | None:
+    """Build a model from values read so far; its own cross-field problems are recorded under ``path``."""
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        problems.extend(ConfigProblem(_join(path, p.location), p.message) for p in exc.problems)
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """In-process retry of one component: exponential backoff with jitter.
+
+    The delay before retry ``n`` (1-based) is ``min(max_delay_seconds, initial_delay_seconds *
+    backoff_multiplier ** (n - 1))`` scaled by a random factor in ``[1 - jitter, 1 + jitter]``.
+    ``retry_on_exceptions`` names exception classes (``ValueError``, ``pyspark.errors.AnalysisException``);
+    subclasses match too.
+    """
+
+    max_attempts: int = 3
+    initial_delay_seconds: float = 1.0
+    max_delay_seconds: float = 60.0
+    backoff_multiplier: float = 2.0
+    jitter: float = 0.1
+    retry_on_exceptions: tuple[str, ...] = ("Exception",)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "retry_on_exceptions", tuple(self.retry_on_exceptions))
+        out = []
+        if self.max_attempts < 1:
+            out.append(ConfigProblem("max_attempts", "must be at least 1"))
+        if self.initial_delay_seconds < 0:
+            out.append(ConfigProblem("initial_delay_seconds", "must not be negative"))
+        if self.max_delay_seconds < self.initial_delay_seconds:
+            out.append(
+                ConfigProblem("max_delay_seconds", f"must be >= initial_delay_seconds ({self.initial_delay_seconds:g})")
+            )
+        if self.backoff_multiplier < 1.0:
+            out.append(ConfigProblem("backoff_multiplier", "must be at least 1"))
+        if not 0.0 <= self.jitter <= 1.0:
+            out.append(ConfigProblem("jitter", "must be between 0 and 1"))
+        _raise_if(out)
+
+    @classmethod
+    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> RetryConfig:
+        r = _Reader(data, path, problems, "retry")
+        d = cls()
+        values = {
+            "max_attempts": r.number("max_attempts", d.max_attempts, integer=True, minimum=1),
+            "initial_delay_seconds": r.number("initial_delay_seconds", d.initial_delay_seconds, minimum=0),
+            "max_delay_seconds": r.number("max_delay_seconds", d.max_delay_seconds, minimum=0),
+            "backoff_multiplier": r.number("backoff_multiplier", d.backoff_multiplier, minimum=1),
+            "jitter": r.number("jitter", d.jitter, minimum=0),
+            "retry_on_exceptions": r.str_list("retry_on_exceptions") or d.retry_on_exceptions,
+        }
+        r.reject_unknown([f.name for f in fields(cls)])
+        return _build(cls, values, path, problems) or d
+
+
+@dataclass(frozen=True)
+class CircuitBreakerConfig:
+    """Circuit breaker of one component.
+
+    After ``failure_threshold`` consecutive failures the circuit opens and further attempts are refused
+    for ``timeout_seconds``; then up to ``half_open_max_calls`` trial calls are let through and
+    ``success_threshold`` successes close the circuit again.
+    """
+
+    failure_threshold: int = 5
+    success_threshold: int = 2
+    timeout_seconds: float = 60.0
+    half_open_max_calls: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("failure_threshold", "success_threshold", "half_open_max_calls"):
+            if getattr(self, name) < 1:
+                problems.append(ConfigProblem(name, "must be at least 1"))
+        if self.timeout_seconds < 0:
+            problems.append(ConfigProblem("timeout_seconds", "must not be negative"))
+        _raise_if(problems)
+
+    @classmethod
+    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> CircuitBreakerConfig:
+        r = _Reader(data, path, problems, "circuit_breaker")
+        d = cls()
+        values = {
+            "failure_threshold": r.number("failure_threshold", d.failure_threshold, integer=True, minimum=1),
+            "success_threshold": r.number("success_threshold", d.success_threshold, integer=True, minimum=1),
+            "timeout_seconds": r.number("timeout_seconds", d.timeout_seconds, minimum=0),
+            "half_open_max_calls": r.number("half_open_max_calls", d.half_open_max_calls, integer=True, minimum=1),
+        }
+        r.reject_unknown([f.name for f in fields(cls)])
+        return _build(cls, values, path, problems) or d
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How to get a SparkSession. Every field is optional; unset fields leave Spark's own defaults.
+
+    ``master`` is a master URL (``local[*]``, ``spark://host:7077``, ``yarn``, ``k8s://...``);
+    ``remote`` a Spark Connect URL (``sc://host:15002``). ``spark_conf`` may be nested in HOCON
+    (``spark_conf { spark.sql.shuffle.partitions: 8 }``) and is flattened to dotted keys.
+    These settings never invalidate a checkpoint: they tune *how* a pipeline runs, not what it computes.
+    """
+
+    app_name: str | None = None
+    master: str | None = None
+    remote: str | None = None
+    deploy_mode: str | None = None
+    driver_memory: str | None = None
+    driver_cores: int | None = None
+    executor_memory: str | None = None
+    executor_cores: int | None = None
+    num_executors: int | None = None
+    dynamic_allocation: bool | None = None
+    log_level: str | None = None
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spark_conf", _flatten_conf(self.spark_conf))
+        if self.master and self.remote:
+            raise ConfigError.single("remote", "set either 'master' or 'remote' (Spark Connect), not both")
+
+    @classmethod
+    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> SparkConfig:
+        r = _Reader(data, path, problems, "spark")
+        values: dict[str, Any] = {}
+        for name in ("app_name", "master", "remote", "driver_memory", "executor_memory", "log_level"):
+            values[name] = r.text(name, None)
+        values["deploy_mode"] = r.choice("deploy_mode", ("client", "cluster"), "") or None
+        for name in ("driver_cores", "executor_cores", "num_executors"):
+            values[name] = r.number(name, None, integer=True, minimum=1)
+        values["dynamic_allocation"] = r.flag("dynamic_allocation", None)
+        values["spark_conf"] = r.mapping("spark_conf")
+        r.reject_unknown([f.name for f in fields(cls)])
+        return _build(cls, values, path, problems) or cls()
+
+    def to_spark_conf(self) -> dict[str, str]:
+        """Return the Spark properties these settings stand for (only the ones that were set)."""
+        conf: dict[str, str] = {}
+        simple = {
+            "deploy_mode": "spark.submit.deployMode",
+            "driver_memory": "spark.driver.memory",
+            "driver_cores": "spark.driver.cores",
+            "executor_memory": "spark.executor.memory",
+            "executor_cores": "spark.executor.cores",
+            "num_executors": "spark.executor.instances",
+        }
+        for attr, key in simple.items():
+            value = getattr(self, attr)
+            if value is not None:
+                conf[key] = str(value)
+        if self.dynamic_allocation is not None:
+            conf["spark.dynamicAllocation.enabled"] = "true" if self.dynamic_allocation else "false"
+        conf.update(self.spark_conf)
+        return conf
+
+
+_NAME_MAX = 200
+
+
+def _name_problem(name: str) -> str | None:
+    if name != name.strip():
+        return "must not start or end with whitespace"
+    if len(name) > _NAME_MAX:
+        return f"must be at most {_NAME_MAX} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "must not contain control characters"
+    return None
+
+
+@dataclass(frozen=True)
+class ComponentConfig:
+    """One component of a pipeline.
+
+    ``class_path`` names the class to build (``package.module.ClassName``); it is built with
+    ``cls.from_config(config)`` when the class defines that classmethod, else ``cls(**config)``.
+    ``depends_on`` names components that must finish first. A component with ``enabled = false`` is not
+    run, and components that depend on it run as if that dependency were satisfied.
+    ``materialize`` overrides the pipeline's materialization policy for the views this component produces.
+    """
+
+    name: str
+    class_path: str
+    component_type: ComponentType = ComponentType.TRANSFORMATION
+    config: Mapping[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+    enabled: bool = True
+    retry: RetryConfig | None = None
+    circuit_breaker: CircuitBreakerConfig | None = None
+    materialize: MaterializePolicy | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depends_on", tuple(self.depends_on))
+        object.__setattr__(self, "component_type", ComponentType(self.component_type))
+        if self.materialize is not None:
+            object.__setattr__(self, "materialize", MaterializePolicy(self.materialize))
+        object.__setattr__(self, "config", _plain(self.config))
+        problems = []
+        if not isinstance(self.name, str) or not self.name:
+            problems.append(ConfigProblem("name", "must be a non-empty string"))
+        elif msg := _name_problem(self.name):
+            problems.append(ConfigProblem("name", msg))
+        if not isinstance(self.class_path, str) or not self.class_path.strip():
+            problems.append(ConfigProblem("class_path", "must be a non-empty string"))
+        _raise_if(problems)
+
+    @classmethod
+    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> ComponentConfig | None:
+        before = len(problems)
+        r = _Reader(data, path, problems, "a component")
+        name = r.text("name")
+        if isinstance(name, str) and (msg := _name_problem(name)):
+            r.problem("name", msg)
+        class_path = r.text("class_path")
+        if isinstance(class_path, str) and not _looks_like_class_path(class_path):
+            r.problem(
+                "class_path",
+                f"{class_path!r} is not a class path; write it as 'package.module.ClassName'",
+            )
+        ctype = r.choice("component_type", [t.value for t in ComponentType], ComponentType.TRANSFORMATION.value)
+        config = r.mapping("config")
+        depends_on = r.str_list("depends_on")
+        enabled = r.flag("enabled", True)
+        retry = r.nested("retry", RetryConfig._read)
+        breaker = r.nested("circuit_breaker", CircuitBreakerConfig._read)
+        materialize = r.choice("materialize", [p.value for p in MaterializePolicy], "") or None
+        description = r.text("description", None, allow_empty=True)
+        r.reject_unknown([f.name for f in fields(cls)])
+        if len(problems) > before:
+            return None
+        return cls(
+            name=name,
+            class_path=class_path.strip(),
+            component_type=ComponentType(ctype),
+            config=config,
+            depends_on=depends_on,
+            enabled=enabled,
+            retry=retry,
+            circuit_breaker=breaker,
+            materialize=MaterializePolicy(materialize) if materialize else None,
+            description=description,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain dict that :meth:`PipelineConfig.from_dict` reads back to an equal config."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "component_type": self.component_type.value,
+            "class_path": self.class_path,
+            "config": _plain(self.config),
+            "depends_on": list(self.depends_on),
+            "enabled": self.enabled,
+        }
+        if self.retry is not None:
+            out["retry"] = {**_dataclass_dict(self.retry)}
+            out["retry"]["retry_on_exceptions"] = list(self.retry.retry_on_exceptions)
+        if self.circuit_breaker is not None:
+            out["circuit_breaker"] = _dataclass_dict(self.circuit_breaker)
+        if self.materialize is not None:
+            out["materialize"] = self.materialize.value
+        if self.description is not None:
+            out["description"] = self.description
+        return out
+
+
+def _looks_like_class_path(text: str) -> bool:
+    parts = text.strip().split(".")
+    return len(parts) >= 2 and all(p.isidentifier() for p in parts)
+
+
+def _dataclass_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A whole pipeline: its name, optional Spark settings and its components.
+
+    Build one with :meth:`from_dict`, :meth:`from_file` or :meth:`from_string`; all of them report every
+    problem at once through :class:`ConfigError`.
+    """
+
+    name: str
+    components: tuple[ComponentConfig, ...]
+    version: str = "1.0.0"
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    environment: str = "dev"
+    mode: str = "batch"
+    materialize: MaterializePolicy = MaterializePolicy.AUTO
+    tags: Mapping[str, str] = field(default_factory=dict)
+    hooks: Mapping[str, Any] = field(default_factory=dict)
+    secrets: Mapping[str, Any] | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "components", tuple(self.components))
+        object.__setattr__(self, "materialize", MaterializePolicy(self.materialize))
+        object.__setattr__(self, "spark", self.spark or SparkConfig())
+        problems: list[ConfigProblem] = []
+        if not isinstance(self.name, str) or not self.name.strip():
+            problems.append(ConfigProblem("name", "must be a non-empty string"))
+        problems.extend(_graph_problems([(c.name, c.depends_on) for c in self.components]))
+        _raise_if(problems)
+
+    # -- loading -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> PipelineConfig:
+        """Build and validate a config from a plain mapping.
+
+        Raises:
+            ConfigError: listing every problem, each with its location.
+        """
+        problems: list[ConfigProblem] = []
+        r = _Reader(data, "", problems, "a pipeline config")
+        name = r.text("name")
+        version = r.text("version", "1.0.0")
+        spark = r.nested("spark", SparkConfig._read) or SparkConfig()
+        environment = r.choice("environment", ENVIRONMENTS, "dev")
+        mode = r.choice("mode", MODES, "batch")
+        materialize = r.choice("materialize", [p.value for p in MaterializePolicy], "auto")
+        tags = {k: str(v) for k, v in r.mapping("tags").items()}
+        hooks = r.mapping("hooks")
+        secrets = r.mapping("secrets") or None
+        description = r.text("description", None, allow_empty=True)
+        raw_components = r.require("components")
+        components: list[ComponentConfig] = []
+        if raw_components is not MISSING:
+            if not isinstance(raw_components, list | tuple):
+                r.problem("components", f"must be a list of components, got {_type_name(raw_components)}")
+            else:
+                for i, raw in enumerate(raw_components):
+                    comp = ComponentConfig._read(raw, f"components[{i}]", problems)
+                    if comp is not None:
+                        components.append(comp)
+                problems.extend(_graph_problems([_raw_node(raw) for raw in raw_components]))
+        r.reject_unknown([f.name for f in fields(cls)])
+        if problems:
+            raise ConfigError(problems, source=source)
+        values = dict(
+            name=name,
+            version=version,
+            spark=spark,
+            components=tuple(components),
+            environment=environment,
+            mode=mode,
+            materialize=MaterializePolicy(materialize),
+            tags=tags,
+            hooks=hooks,
+            secrets=secrets,
+            description=description,
+        )
+        pipeline = _build(cls, values, "", problems)
+        if pipeline is None:
+            raise ConfigError(problems, source=source)
+        return pipeline
+
+    @classmethod
+    def from_string(cls, text: str, format: str = "hocon", *, source: str | None = None) -> PipelineConfig:
+        """Parse ``text`` as ``hocon`` (the default, a superset of JSON), ``json`` or ``yaml`` and validate it."""
+        from airflow_ppf.config.loading import parse_text
+
+        return cls.from_dict(parse_text(text, format, source=source), source=source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> PipelineConfig:
+        """Load a config file; the format follows the extension (``.conf``/``.hocon``, ``.json``, ``.yaml``)."""
+        from airflow_ppf.config.loading import parse_file
+
+        return cls.from_dict(parse_file(path), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain dict that :meth:`from_dict` reads back to an equal config."""
+        spark = {
+            k: v for k, v in _dataclass_dict(self.spark).items() if v is not None and not (k == "spark_conf" and not v)
+        }
+        if "spark_conf" in spark:
+            spark["spark_conf"] = dict(self.spark.spark_conf)
+        out: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "spark": spark,
+            "environment": self.environment,
+            "mode": self.mode,
+            "materialize": self.materialize.value,
+            "components": [c.to_dict() for c in self.components],
+        }
+        if self.tags:
+            out["tags"] = dict(self.tags)
+        if self.hooks:
+            out["hooks"] = _plain(self.hooks)
+        if self.secrets is not None:
+            out["secrets"] = _plain(self.secrets)
+        if self.description is not None:
+            out["description"] = self.description
+        return out
+
+    # -- graph helpers -------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[ComponentConfig]:
+        return iter(self.components)
+
+    @property
+    def component_names(self) -> list[str]:
+        """Component names in declaration order."""
+        return [c.name for c in self.components]
+
+    def get_component(self, name: str) -> ComponentConfig | None:
+        """Return the component called ``name``, or ``None``."""
+        for comp in self.components:
+            if comp.name == name:
+                return comp
+        return None
+
+    def dependency_graph(self) -> dict[str, tuple[str, ...]]:
+        """Return ``name -> depends_on`` in declaration order."""
+        return {c.name: c.depends_on for c in self.components}
+
+    def get_execution_order(self) -> list[str]:
+        """Return every component name (enabled or not) in a deterministic topological order."""
+        return topological_order(self.dependency_graph())
+
+    def downstream_of(self, names: Sequence[str] | set[str]) -> set[str]:
+        """Return all components that depend, directly or not, on any of ``names``."""
+        return descendants(self.dependency_graph(), names)
+
+    def upstream_of(self, names: Sequence[str] | set[str]) -> set[str]:
+        """Return all components that any of ``names`` depends on, directly or not."""
+        return ancestors(self.dependency_graph(), names)
+
+
+def _graph_problems(nodes: Sequence[tuple[str | None, Sequence[str]]]) -> list[ConfigProblem]:
+    """Check names and dependencies: ``nodes[i]`` is ``(name, depends_on)`` of ``components[i]``.
+
+    A ``None`` name (a component that failed to parse) takes part in nothing, so one bad component does
+    not hide the graph problems of the others.
+    """
+    problems: list[ConfigProblem] = []
+    if not nodes:
+        return [ConfigProblem("components", "the pipeline has no components; add at least one")]
+    seen: dict[str, int] = {}
+    for i, (name, _) in enumerate(nodes):
+        if name is None:
+            continue
+        if name in seen:
+            problems.append(
+                ConfigProblem(
+                    f"components[{i}].name",
+                    f"duplicate component name '{name}' (also components[{seen[name]}])",
+                )
+            )
+        else:
+            seen[name] = i
+    for i, (name, deps) in enumerate(nodes):
+        for j, dep in enumerate(deps):
+            where = f"components[{i}].depends_on[{j}]"
+            if dep == name:
+                problems.append(ConfigProblem(where, f"component '{name}' cannot depend on itself"))
+            elif dep not in seen:
+                hint = difflib.get_close_matches(dep, list(seen), n=1)
+                extra = f"; did you mean '{hint[0]}'?" if hint else ""
+                problems.append(ConfigProblem(where, f"unknown component '{dep}'{extra}"))
+        if len(set(deps)) != len(deps):
+            problems.append(ConfigProblem(f"components[{i}].depends_on", "lists a component more than once"))
+    graph: dict[str, tuple[str, ...]] = {}
+    for name, deps in nodes:
+        if name is not None and name not in graph:
+            graph[name] = tuple(d for d in deps if d != name)
+    cycle = find_cycle(graph)
+    if cycle:
+        problems.append(
+            ConfigProblem(
+                f"components[{seen[cycle[0]]}].depends_on",
+                f"dependency cycle: {' -> '.join(cycle)}; remove one of these dependencies",
+            )
+        )
+    return problems
+
+
+def _raw_node(raw: Any) -> tuple[str | None, tuple[str, ...]]:
+    """Best-effort ``(name, depends_on)`` of a component entry that may itself be invalid."""
+    if not isinstance(raw, Mapping):
+        return None, ()
+    name = raw.get("name")
+    deps = raw.get("depends_on") or ()
+    if isinstance(deps, str):
+        deps = (deps,)
+    if not isinstance(deps, list | tuple):
+        deps = ()
+    return (
+        str(name) if isinstance(name, str | int) and not isinstance(name, bool) else None,
+        tuple(d for d in deps if isinstance(d, str)),
+    )

@@ -1,0 +1,90 @@
+"""Errors of the checkpoint subsystem. All of them are raised, never logged and swallowed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointFencedError",
+    "CheckpointNotFoundError",
+    "CheckpointVersionError",
+    "PipelineConfigChangedError",
+]
+
+
+class CheckpointError(Exception):
+    """Base class of checkpoint errors."""
+
+
+class CheckpointCorruptError(CheckpointError):
+    """A stored checkpoint cannot be read back (damaged, truncated, or not a checkpoint).
+
+    ``path`` names the file (or store key) so it can be inspected or moved aside; nothing is deleted.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(
+            f"checkpoint {self.path} is corrupt: {problem}. Move it aside (ppf checkpoints clear, or "
+            "on_corrupt_checkpoint='restart' in the operator) to start this run from the beginning"
+        )
+
+
+class CheckpointVersionError(CheckpointError):
+    """A checkpoint was written with a schema this version of airflow-ppf cannot read."""
+
+
+class CheckpointNotFoundError(CheckpointError, LookupError):
+    """No checkpoint exists for the run (raised only in strict mode)."""
+
+    def __init__(self, run_id: str, pipeline_name: str | None = None) -> None:
+        self.run_id = run_id
+        self.pipeline_name = pipeline_name
+        where = f" of pipeline {pipeline_name!r}" if pipeline_name else ""
+        super().__init__(f"no checkpoint found for run_id={run_id!r}{where}")
+
+
+class CheckpointFencedError(CheckpointError):
+    """A writer from an older (or another) attempt tried to overwrite a newer attempt's checkpoint.
+
+    This happens when a zombie attempt keeps running after Airflow started its retry: the retry owns
+    the checkpoint and the zombie's writes are refused so they cannot undo newer progress.
+    """
+
+    def __init__(self, run_id: str, stored_attempt: int, stored_writer: str, attempt: int, writer: str) -> None:
+        self.run_id = run_id
+        self.stored_attempt = stored_attempt
+        self.attempt = attempt
+        super().__init__(
+            f"checkpoint of run {run_id!r} belongs to attempt {stored_attempt} (writer {stored_writer}); "
+            f"refusing a write from attempt {attempt} (writer {writer}). Another attempt of this run took "
+            "over: stop this one"
+        )
+
+
+class PipelineConfigChangedError(CheckpointError):
+    """The pipeline changed since its checkpoint was written (strict resume only).
+
+    ``changed`` lists components whose fingerprint changed, ``reasons`` says how (``config.sql changed``).
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        pipeline_name: str,
+        changed: Sequence[str] = (),
+        reasons: dict[str, str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.pipeline_name = pipeline_name
+        self.changed = list(changed)
+        self.reasons = dict(reasons or {})
+        detail = "; ".join(f"{name}: {self.reasons.get(name, 'changed')}" for name in self.changed)
+        super().__init__(
+            f"pipeline {pipeline_name!r} changed since the checkpoint of run {run_id!r} was saved"
+            + (f" ({detail})" if detail else "")
+        )

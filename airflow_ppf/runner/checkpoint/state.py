@@ -1,0 +1,511 @@
+"""The checkpoint record of one pipeline run: versioned, with the history of every attempt.
+
+A :class:`CheckpointState` changes only through its ``record_*`` / ``begin_attempt`` / ``finish_attempt``
+/ ``invalidate`` methods. Each change is also kept as a small *operation* (a dict) in
+:attr:`CheckpointState.pending_ops`, so a store can append just the change to a journal instead of
+rewriting the whole record (a 1,000-component pipeline does not pay a quadratic cost) and replay it on load
+with :meth:`CheckpointState.apply`.
+
+Schema history (``schema_version``):
+
+* (none) – pyspark-pipeline-framework 1.0's format. Loads; its fingerprint never matches ours, so a
+  resume from it starts from the beginning (with a warning that says so).
+* 1 – this format. Unknown top-level fields written by a newer 1.x are kept and written back.
+
+Renaming a stored field breaks in-flight retries of running deployments: add fields, bump the version
+and migrate instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_ppf.runner.checkpoint.errors import CheckpointFencedError, CheckpointVersionError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AttemptRecord",
+    "CheckpointState",
+    "CheckpointStatus",
+    "ComponentRecord",
+    "check_fence",
+    "new_writer_id",
+    "utcnow",
+]
+
+SCHEMA_VERSION = 1
+
+
+class CheckpointStatus:
+    """Values of :attr:`CheckpointState.status`."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    ALL = (IN_PROGRESS, COMPLETED, FAILED, INTERRUPTED)
+
+
+def utcnow() -> str:
+    """Current time as an ISO-8601 UTC string."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def new_writer_id() -> str:
+    """An identifier for one writer (one attempt in one process): ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class ComponentRecord:
+    """What the checkpoint knows about one *completed* component."""
+
+    attempt: int
+    duration_ms: int
+    completed_at: str
+    fingerprint: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attempt": self.attempt,
+            "duration_ms": self.duration_ms,
+            "completed_at": self.completed_at,
+        }
+        if self.fingerprint is not None:
+            out["fingerprint"] = self.fingerprint
+        if self.outputs:
+            out["outputs"] = copy.deepcopy(self.outputs)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ComponentRecord:
+        return cls(
+            attempt=int(data.get("attempt", 0)),
+            duration_ms=int(data.get("duration_ms", 0)),
+            completed_at=str(data.get("completed_at", "")),
+            fingerprint=data.get("fingerprint"),
+            outputs=list(data.get("outputs") or []),
+        )
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt (one try of the task, one ``run()``): what it ran, skipped, and how it ended."""
+
+    attempt: int
+    started_at: str
+    writer: str = ""
+    ended_at: str | None = None
+    status: str = CheckpointStatus.IN_PROGRESS
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    durations_ms: dict[str, int] = field(default_factory=dict)
+    failed: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    pipeline_fingerprint: str | None = None
+    resume: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attempt": self.attempt,
+            "writer": self.writer,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "status": self.status,
+            "ran": list(self.ran),
+            "skipped": list(self.skipped),
+            "durations_ms": dict(self.durations_ms),
+            "failed": self.failed,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
+            "pipeline_fingerprint": self.pipeline_fingerprint,
+        }
+        if self.resume:
+            out["resume"] = copy.deepcopy(self.resume)
+        if self.events:
+            out["events"] = copy.deepcopy(self.events)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AttemptRecord:
+        return cls(
+            attempt=int(data["attempt"]),
+            started_at=str(data.get("started_at", "")),
+            writer=str(data.get("writer", "")),
+            ended_at=data.get("ended_at"),
+            status=str(data.get("status", CheckpointStatus.IN_PROGRESS)),
+            ran=list(data.get("ran") or []),
+            skipped=list(data.get("skipped") or []),
+            durations_ms={str(k): int(v) for k, v in (data.get("durations_ms") or {}).items()},
+            failed=data.get("failed"),
+            error_type=data.get("error_type"),
+            error_message=data.get("error_message"),
+            pipeline_fingerprint=data.get("pipeline_fingerprint"),
+            resume=dict(data.get("resume") or {}),
+            events=list(data.get("events") or []),
+        )
+
+
+_MAX_ERROR_MESSAGE = 1000
+
+
+@dataclass
+class CheckpointState:
+    """Serialisable progress of one pipeline run.
+
+    The first eight fields are those of pyspark-pipeline-framework's ``CheckpointState`` (same names,
+    same meaning), so code written for it keeps working.
+    """
+
+    run_id: str
+    pipeline_name: str
+    pipeline_fingerprint: str
+    completed_components: list[str] = field(default_factory=list)
+    failed_component: str | None = None
+    status: str = CheckpointStatus.IN_PROGRESS
+    created_at: str = ""
+    updated_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+    components: dict[str, ComponentRecord] = field(default_factory=dict)
+    component_fingerprints: dict[str, str] = field(default_factory=dict)
+    field_digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            raise ValueError("run_id must not be empty")
+        if not self.pipeline_name:
+            raise ValueError("pipeline_name must not be empty")
+        if self.status not in CheckpointStatus.ALL:
+            raise ValueError(f"invalid status {self.status!r}; must be one of {', '.join(CheckpointStatus.ALL)}")
+        self.completed_components = list(self.completed_components)
+        now = utcnow()
+        self.created_at = self.created_at or now
+        self.updated_at = self.updated_at or self.created_at
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    @property
+    def attempt(self) -> int:
+        """Number of the latest attempt (0 when none was recorded)."""
+        return self.attempts[-1].attempt if self.attempts else 0
+
+    @property
+    def writer(self) -> str:
+        """Writer of the latest attempt."""
+        return self.attempts[-1].writer if self.attempts else ""
+
+    @property
+    def current_attempt(self) -> AttemptRecord | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def completed_set(self) -> set[str]:
+        return set(self.completed_components)
+
+    def recorded_duration_ms(self, names: set[str] | list[str]) -> int:
+        """Total recorded run time of ``names`` (what skipping them saves)."""
+        return sum(self.components[n].duration_ms for n in names if n in self.components)
+
+    # -- changes ----------------------------------------------------------------------------------------
+
+    def apply(self, op: dict[str, Any]) -> None:
+        """Apply one recorded operation (used to replay a journal)."""
+        kind = op["op"]
+        handler = getattr(self, f"_op_{kind}", None)
+        if handler is None:
+            raise CheckpointVersionError(
+                f"checkpoint journal has an operation {kind!r} unknown to this version of airflow-ppf"
+            )
+        handler(op)
+        if "at" in op:
+            self.updated_at = op["at"]
+
+    def _do(self, op: dict[str, Any]) -> None:
+        op.setdefault("at", utcnow())
+        self.apply(op)
+        self.pending_ops.append(op)
+
+    def begin_attempt(
+        self,
+        attempt: int,
+        writer: str,
+        *,
+        pipeline_fingerprint: str,
+        component_fingerprints: dict[str, str],
+        field_digests: dict[str, dict[str, str]],
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        """Start a new attempt (the previous attempts stay in the history)."""
+        self._do(
+            {
+                "op": "begin",
+                "attempt": attempt,
+                "writer": writer,
+                "pipeline_fingerprint": pipeline_fingerprint,
+                "component_fingerprints": component_fingerprints,
+                "field_digests": field_digests,
+                "resume": resume or {},
+            }
+        )
+
+    def _op_begin(self, op: dict[str, Any]) -> None:
+        self.attempts.append(
+            AttemptRecord(
+                attempt=int(op["attempt"]),
+                writer=op["writer"],
+                started_at=op["at"],
+                pipeline_fingerprint=op["pipeline_fingerprint"],
+                resume=dict(op.get("resume") or {}),
+            )
+        )
+        self.pipeline_fingerprint = op["pipeline_fingerprint"]
+        self.component_fingerprints = dict(op["component_fingerprints"])
+        self.field_digests = copy.deepcopy(op["field_digests"])
+        self.status = CheckpointStatus.IN_PROGRESS
+        self.failed_component = None
+
+    def invalidate(self, names: list[str], reason: str) -> None:
+        """Mark ``names`` not done (they will run again), keeping why in the attempt history."""
+        present = [n for n in names if n in self.components or n in self.completed_components]
+        if present:
+            self._do({"op": "invalidate", "names": present, "reason": reason})
+
+    def _op_invalidate(self, op: dict[str, Any]) -> None:
+        names = set(op["names"])
+        self.completed_components = [n for n in self.completed_components if n not in names]
+        for name in names:
+            self.components.pop(name, None)
+        if self.attempts:
+            self.attempts[-1].events.append({"event": "invalidated", "names": op["names"], "reason": op["reason"]})
+
+    def record_skipped(self, name: str) -> None:
+        """Note that the current attempt skipped ``name`` (saved with the next change)."""
+        self._do({"op": "skip", "name": name})
+
+    def _op_skip(self, op: dict[str, Any]) -> None:
+        if self.attempts and op["name"] not in self.attempts[-1].skipped:
+            self.attempts[-1].skipped.append(op["name"])
+
+    def record_completed(
+        self,
+        name: str,
+        duration_ms: int,
+        *,
+        fingerprint: str | None = None,
+        outputs: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record that ``name`` finished in the current attempt."""
+        self._do(
+            {
+                "op": "complete",
+                "name": name,
+                "duration_ms": int(duration_ms),
+                "fingerprint": fingerprint,
+                "outputs": outputs or [],
+            }
+        )
+
+    def _op_complete(self, op: dict[str, Any]) -> None:
+        name = op["name"]
+        attempt = self.attempts[-1] if self.attempts else None
+        if name in self.completed_components:
+            self.completed_components.remove(name)
+        self.completed_components.append(name)
+        self.components[name] = ComponentRecord(
+            attempt=attempt.attempt if attempt else 0,
+            duration_ms=op["duration_ms"],
+            completed_at=op["at"],
+            fingerprint=op.get("fingerprint"),
+            outputs=list(op.get("outputs") or []),
+        )
+        if attempt is not None:
+            attempt.ran.append(name)
+            attempt.durations_ms[name] = op["duration_ms"]
+        if self.failed_component == name:
+            self.failed_component = None
+
+    def record_failed(self, name: str, error: BaseException, duration_ms: int = 0) -> None:
+        """Record that ``name`` failed in the current attempt."""
+        message = (str(error).strip() or type(error).__name__).splitlines()[0][:_MAX_ERROR_MESSAGE]
+        self._do(
+            {
+                "op": "fail",
+                "name": name,
+                "error_type": type(error).__name__,
+                "error_message": message,
+                "duration_ms": int(duration_ms),
+            }
+        )
+
+    def _op_fail(self, op: dict[str, Any]) -> None:
+        self.failed_component = op["name"]
+        if self.attempts:
+            attempt = self.attempts[-1]
+            attempt.failed = op["name"]
+            attempt.error_type = op["error_type"]
+            attempt.error_message = op["error_message"]
+            attempt.durations_ms[op["name"]] = op.get("duration_ms", 0)
+
+    def record_event(self, event: str, **details: Any) -> None:
+        """Add a free-form event to the current attempt's history (e.g. outputs cleaned up)."""
+        self._do({"op": "event", "event": event, "details": details})
+
+    def _op_event(self, op: dict[str, Any]) -> None:
+        if self.attempts:
+            self.attempts[-1].events.append({"event": op["event"], **op.get("details", {}), "at": op["at"]})
+
+    def finish_attempt(self, status: str) -> None:
+        """End the current attempt with ``status`` (completed / failed / interrupted)."""
+        if status not in CheckpointStatus.ALL:
+            raise ValueError(f"invalid status {status!r}")
+        self._do({"op": "finish", "status": status})
+
+    def _op_finish(self, op: dict[str, Any]) -> None:
+        self.status = op["status"]
+        if self.attempts:
+            self.attempts[-1].status = op["status"]
+            self.attempts[-1].ended_at = op["at"]
+
+    # -- serialisation ----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON document of this state (``pending_ops`` are not part of it)."""
+        out: dict[str, Any] = dict(copy.deepcopy(self.extra))
+        out.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "run_id": self.run_id,
+                "pipeline_name": self.pipeline_name,
+                "pipeline_fingerprint": self.pipeline_fingerprint,
+                "status": self.status,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+                "completed_components": list(self.completed_components),
+                "failed_component": self.failed_component,
+                "components": {k: v.to_dict() for k, v in self.components.items()},
+                "component_fingerprints": dict(self.component_fingerprints),
+                "field_digests": copy.deepcopy(self.field_digests),
+                "attempts": [a.to_dict() for a in self.attempts],
+            }
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CheckpointState:
+        """Read a checkpoint document of any known schema version.
+
+        Raises:
+            CheckpointVersionError: written by a newer, incompatible airflow-ppf.
+            ValueError: not a checkpoint document (missing or wrongly typed fields); the message says which.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        version = data.get("schema_version")
+        if version is None:
+            return cls._from_seed_format(data)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError(f"schema_version must be an integer, got {version!r}")
+        if version > SCHEMA_VERSION:
+            raise CheckpointVersionError(
+                f"checkpoint schema version {version} was written by a newer airflow-ppf; this version reads "
+                f"up to {SCHEMA_VERSION}. Upgrade airflow-ppf on this worker (or clear the checkpoint)"
+            )
+        if version < 1:
+            raise CheckpointVersionError(f"unknown checkpoint schema version {version}")
+        known = {
+            "schema_version",
+            "run_id",
+            "pipeline_name",
+            "pipeline_fingerprint",
+            "status",
+            "created_at",
+            "updated_at",
+            "completed_components",
+            "failed_component",
+            "components",
+            "component_fingerprints",
+            "field_digests",
+            "attempts",
+        }
+        try:
+            _require(data, "run_id", str)
+            _require(data, "pipeline_name", str)
+            _require(data, "pipeline_fingerprint", str)
+            _require(data, "completed_components", list)
+            state = cls(
+                run_id=data["run_id"],
+                pipeline_name=data["pipeline_name"],
+                pipeline_fingerprint=data["pipeline_fingerprint"],
+                completed_components=[str(n) for n in data["completed_components"]],
+                failed_component=data.get("failed_component"),
+                status=str(data.get("status", CheckpointStatus.IN_PROGRESS)),
+                created_at=str(data.get("created_at", "")),
+                updated_at=str(data.get("updated_at", "")),
+                components={str(k): ComponentRecord.from_dict(v) for k, v in (data.get("components") or {}).items()},
+                component_fingerprints=dict(data.get("component_fingerprints") or {}),
+                field_digests=dict(data.get("field_digests") or {}),
+                attempts=[AttemptRecord.from_dict(a) for a in (data.get("attempts") or [])],
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"malformed checkpoint document: {type(exc).__name__}: {exc}") from None
+        return state
+
+    @classmethod
+    def _from_seed_format(cls, data: dict[str, Any]) -> CheckpointState:
+        """Read pyspark-pipeline-framework 1.0's checkpoint format (no schema_version)."""
+        for key, kind in (("run_id", str), ("pipeline_name", str), ("completed_components", list)):
+            _require(data, key, kind)
+        return cls(
+            run_id=data["run_id"],
+            pipeline_name=data["pipeline_name"],
+            # The seed's fingerprint hashes a different encoding; mark it so it never matches ours.
+            pipeline_fingerprint="seed:" + str(data.get("pipeline_fingerprint", "")),
+            completed_components=[str(n) for n in data["completed_components"]],
+            failed_component=data.get("failed_component"),
+            status=str(data.get("status", CheckpointStatus.IN_PROGRESS)),
+            created_at=str(data.get("created_at", "")),
+            updated_at=str(data.get("updated_at", "")),
+        )
+
+    def copy(self) -> CheckpointState:
+        """Return a deep copy without pending operations."""
+        return CheckpointState.from_dict(self.to_dict())
+
+
+def _require(data: dict[str, Any], key: str, kind: type) -> None:
+    if key not in data:
+        raise ValueError(f"missing field {key!r}")
+    if not isinstance(data[key], kind):
+        raise ValueError(f"field {key!r} must be a {kind.__name__}, got {type(data[key]).__name__}")
+
+
+def check_fence(stored: CheckpointState | None, incoming: CheckpointState) -> None:
+    """Refuse a write that would overwrite a newer attempt's checkpoint.
+
+    A write is allowed when nothing is stored, when it comes from a later attempt, or from the same
+    attempt and the same writer. Writes that carry no attempt (tools editing a stored checkpoint) must
+    carry the stored latest attempt unchanged.
+
+    Raises:
+        CheckpointFencedError: the stored checkpoint belongs to a newer attempt or another writer.
+    """
+    if stored is None or not stored.attempts:
+        return
+    mine, theirs = incoming.attempt, stored.attempt
+    if mine > theirs:
+        return
+    if mine == theirs and incoming.writer == stored.writer:
+        return
+    raise CheckpointFencedError(incoming.run_id, theirs, stored.writer, mine, incoming.writer)

@@ -1,0 +1,335 @@
+"""Lifecycle hooks: observe (or, for critical hooks like checkpointing, guard) a pipeline run.
+
+A hook implements any subset of the :class:`PipelineHooks` methods. Observer hooks (logging, metrics)
+that raise are logged and ignored; a hook whose ``critical`` attribute is true fails the run when it
+raises (the runner raises :class:`CriticalHookError` after telling every hook the run ended).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_ppf.runner.report import format_seconds
+
+if TYPE_CHECKING:
+    from airflow_ppf.config.models import ComponentConfig, PipelineConfig
+    from airflow_ppf.runner.resilience import CircuitState
+    from airflow_ppf.runner.results import PipelineResult
+
+__all__ = [
+    "CompositeHooks",
+    "CriticalHookError",
+    "LoggingHooks",
+    "MetricsHooks",
+    "NoOpHooks",
+    "PipelineHooks",
+    "is_critical",
+]
+
+log = logging.getLogger(__name__)
+
+HOOK_METHODS = (
+    "before_pipeline",
+    "after_pipeline",
+    "before_component",
+    "after_component",
+    "on_component_failure",
+    "on_component_skipped",
+    "on_retry_attempt",
+    "on_circuit_breaker_state_change",
+)
+
+
+class CriticalHookError(RuntimeError):
+    """A critical hook (e.g. checkpointing) failed, so the run's progress may not be recorded.
+
+    ``result`` holds the pipeline result as far as it got, when the failure happened during the run.
+    """
+
+    def __init__(self, hook: object, method: str, error: BaseException) -> None:
+        self.hook_name = type(hook).__name__
+        self.method = method
+        self.error = error
+        self.result: PipelineResult | None = None
+        super().__init__(f"critical hook {self.hook_name}.{method} failed: {type(error).__name__}: {error}")
+
+
+class PipelineHooks(Protocol):
+    """Callbacks at each step of a run. ``index`` is 0-based, ``total`` counts enabled components."""
+
+    def before_pipeline(self, config: PipelineConfig) -> None:
+        """Called once before any component runs."""
+
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+        """Called once at the end, also after a failure or an interruption."""
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        """Called before a component's first attempt."""
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        """Called after a component finished successfully."""
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        """Called when a component failed for good (after its retries)."""
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        """Called for a component that is not run: done earlier, disabled, or blocked by a failure."""
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        """Called before an in-process retry; ``attempt`` is the number of the attempt that failed."""
+
+    def on_circuit_breaker_state_change(
+        self, component_name: str, old_state: CircuitState, new_state: CircuitState
+    ) -> None:
+        """Called when a component's circuit breaker changes state."""
+
+
+def is_critical(hook: object) -> bool:
+    """Whether a hook's errors must fail the run."""
+    return bool(getattr(hook, "critical", False))
+
+
+class NoOpHooks:
+    """Hooks that do nothing: the default, and a convenient base class for partial hooks."""
+
+    critical = False
+
+    def before_pipeline(self, config: PipelineConfig) -> None:
+        pass
+
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+        pass
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        pass
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        pass
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        pass
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        pass
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        pass
+
+    def on_circuit_breaker_state_change(
+        self, component_name: str, old_state: CircuitState, new_state: CircuitState
+    ) -> None:
+        pass
+
+
+class CompositeHooks:
+    """Forward every event to several hooks, in order.
+
+    Every hook sees every event. Errors of observer hooks are logged and ignored; the first error of a
+    critical hook is raised as :class:`CriticalHookError` once all hooks have been called. The
+    composite is critical when any of its hooks is.
+    """
+
+    def __init__(self, *hooks: PipelineHooks | object) -> None:
+        flat: list[object] = []
+        for hook in hooks:
+            if isinstance(hook, CompositeHooks):
+                flat.extend(hook.hooks)
+            elif hook is not None:
+                flat.append(hook)
+        self.hooks: tuple[object, ...] = tuple(flat)
+
+    @property
+    def critical(self) -> bool:
+        return any(is_critical(h) for h in self.hooks)
+
+    def _call_all(self, method: str, *args: Any) -> None:
+        failure: CriticalHookError | None = None
+        for hook in self.hooks:
+            fn = getattr(hook, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception as exc:
+                if is_critical(hook):
+                    log.error("Critical hook %s.%s failed: %s", type(hook).__name__, method, exc)
+                    if failure is None:
+                        failure = CriticalHookError(hook, method, exc)
+                        failure.__cause__ = exc
+                else:
+                    log.warning(
+                        "Hook %s.%s raised %s: %s (ignored: it is an observer hook)",
+                        type(hook).__name__,
+                        method,
+                        type(exc).__name__,
+                        exc,
+                        exc_info=log.isEnabledFor(logging.DEBUG),
+                    )
+        if failure is not None:
+            raise failure
+
+    def before_pipeline(self, config: PipelineConfig) -> None:
+        self._call_all("before_pipeline", config)
+
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+        self._call_all("after_pipeline", config, result)
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        self._call_all("before_component", config, index, total)
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        self._call_all("after_component", config, index, total, duration_ms)
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        self._call_all("on_component_failure", config, index, error)
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        self._call_all("on_component_skipped", config, index, total, reason)
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        self._call_all("on_retry_attempt", config, attempt, max_attempts, delay_ms, error)
+
+    def on_circuit_breaker_state_change(
+        self, component_name: str, old_state: CircuitState, new_state: CircuitState
+    ) -> None:
+        self._call_all("on_circuit_breaker_state_change", component_name, old_state, new_state)
+
+
+class LoggingHooks(NoOpHooks):
+    """Log one line per component: ``[3/7] clean_customers ✓ 2.1 s`` or ``[1/7] read skipped (done in try 1)``."""
+
+    def __init__(self, logger: logging.Logger | Any | None = None) -> None:
+        self.logger = logger or logging.getLogger("airflow_ppf.pipeline")
+        self._started: float | None = None
+
+    def before_pipeline(self, config: PipelineConfig) -> None:
+        self._started = time.monotonic()
+        enabled = sum(1 for c in config.components if c.enabled)
+        self.logger.info("Pipeline %r: %d components", config.name, enabled)
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        self.logger.info("[%d/%d] %s running…", index + 1, total, config.name)
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        self.logger.info("[%d/%d] %s ✓ %s", index + 1, total, config.name, format_seconds(duration_ms / 1000))
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        self.logger.error("[%d] %s ✗ %s: %s", index + 1, config.name, type(error).__name__, error)
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        self.logger.info("[%d/%d] %s skipped (%s)", index + 1, total, config.name, reason)
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        self.logger.warning(
+            "%s attempt %d/%d failed (%s: %s); retrying in %s",
+            config.name,
+            attempt,
+            max_attempts,
+            type(error).__name__,
+            error,
+            format_seconds(delay_ms / 1000),
+        )
+
+    def on_circuit_breaker_state_change(
+        self, component_name: str, old_state: CircuitState, new_state: CircuitState
+    ) -> None:
+        self.logger.warning(
+            "%s circuit breaker: %s -> %s",
+            component_name,
+            getattr(old_state, "value", old_state),
+            getattr(new_state, "value", new_state),
+        )
+
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+        elapsed = result.total_duration_ms / 1000
+        self.logger.info(
+            "Pipeline %r %s in %s: %d ran, %d skipped, %d failed",
+            config.name,
+            result.status.value.upper(),
+            format_seconds(elapsed),
+            len(result.completed_components),
+            len(result.skipped_components),
+            len(result.failed_components),
+        )
+
+
+MetricSink = Callable[[str, float, dict[str, str]], None]
+
+
+class MetricsHooks(NoOpHooks):
+    """Collect run metrics in memory and optionally forward each one to ``sink(name, value, tags)``.
+
+    Collected: ``component_duration_ms[name]``, ``component_attempts[name]``, counters
+    (``components.succeeded/failed/skipped``, ``retries``, ``circuit_breaker.opened``) and
+    ``pipeline_duration_ms``.
+    """
+
+    def __init__(self, sink: MetricSink | None = None) -> None:
+        self.sink = sink
+        self.component_duration_ms: dict[str, int] = {}
+        self.component_attempts: dict[str, int] = defaultdict(int)
+        self.counters: dict[str, int] = defaultdict(int)
+        self.pipeline_duration_ms: int | None = None
+        self._pipeline = ""
+
+    def _emit(self, name: str, value: float, **tags: str) -> None:
+        if self.sink is not None:
+            self.sink(f"ppf.{name}", value, {"pipeline": self._pipeline, **tags})
+
+    def before_pipeline(self, config: PipelineConfig) -> None:
+        self._pipeline = config.name
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        self.component_attempts[config.name] += 1
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        self.component_duration_ms[config.name] = duration_ms
+        self.counters["components.succeeded"] += 1
+        self._emit("component.duration_ms", duration_ms, component=config.name)
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        self.counters["components.failed"] += 1
+        self._emit("component.failed", 1, component=config.name, error=type(error).__name__)
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        self.counters["components.skipped"] += 1
+        self._emit("component.skipped", 1, component=config.name)
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        self.component_attempts[config.name] += 1
+        self.counters["retries"] += 1
+        self._emit("component.retry", 1, component=config.name)
+
+    def on_circuit_breaker_state_change(
+        self, component_name: str, old_state: CircuitState, new_state: CircuitState
+    ) -> None:
+        state = str(getattr(new_state, "value", new_state))
+        self.counters[f"circuit_breaker.{state}"] += 1
+        self._emit("circuit_breaker.state_change", 1, component=component_name, state=state)
+
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+        self.pipeline_duration_ms = result.total_duration_ms
+        self._emit("pipeline.duration_ms", result.total_duration_ms, status=result.status.value)
+
+    def summary(self) -> dict[str, Any]:
+        """Return everything collected as a plain dict."""
+        return {
+            "pipeline_duration_ms": self.pipeline_duration_ms,
+            "component_duration_ms": dict(self.component_duration_ms),
+            "component_attempts": dict(self.component_attempts),
+            "counters": dict(self.counters),
+        }

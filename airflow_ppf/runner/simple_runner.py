@@ -1,0 +1,336 @@
+"""Run a pipeline's components in dependency order, with hooks, retries, circuit breakers and resume."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow_ppf.components.base import Component, DataFlow
+from airflow_ppf.components.loading import ComponentLoadError, create_component
+from airflow_ppf.config.errors import ConfigError, ConfigProblem
+from airflow_ppf.config.models import ComponentConfig, PipelineConfig
+from airflow_ppf.runner.hooks import CompositeHooks, CriticalHookError, NoOpHooks, PipelineHooks
+from airflow_ppf.runner.resilience import CircuitBreaker, CircuitState, RetryingCall
+from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
+from airflow_ppf.spark.session import SparkSessionManager
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["ComponentRunListener", "SimplePipelineRunner"]
+
+log = logging.getLogger(__name__)
+
+
+class ComponentRunListener:
+    """Internal extension point: called around each component, before the hooks hear about it.
+
+    ``after_success`` runs after a component finished and *before* ``after_component`` hooks (so a
+    checkpoint never claims a component done before, e.g., its outputs are saved); raising there fails
+    the component.
+    """
+
+    def before_run(self, config: ComponentConfig, component: Component) -> None:
+        """Called just before the first attempt."""
+
+    def after_success(self, config: ComponentConfig, component: Component) -> None:
+        """Called once the component finished."""
+
+
+class SimplePipelineRunner:
+    """Execute a pipeline's enabled components in a deterministic topological order.
+
+    Args:
+        config: the pipeline.
+        hooks: lifecycle hooks (:class:`NoOpHooks` by default). Wrap several in :class:`CompositeHooks`.
+        fail_fast: stop at the first failed component (default). With ``False``, independent branches go
+            on, and components downstream of a failure are reported as blocked, never run.
+        spark: an existing SparkSession to use; the runner never stops a session it did not create.
+        spark_manager: full control over session creation (overrides ``spark``).
+        clock: monotonic clock (tests).
+        sleep: how to wait between in-process retries (tests, cancellation).
+
+    The SparkSession is created only when the first :class:`DataFlow` is about to run and is kept
+    across :meth:`run` calls (temp views live in it); :meth:`close` stops it if the runner created it.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        hooks: PipelineHooks | object | None = None,
+        *,
+        fail_fast: bool = True,
+        spark: SparkSession | None = None,
+        spark_manager: SparkSessionManager | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.user_hooks = hooks or NoOpHooks()
+        self._hooks = (
+            self.user_hooks if isinstance(self.user_hooks, CompositeHooks) else CompositeHooks(self.user_hooks)
+        )
+        self.fail_fast = fail_fast
+        self.spark_manager = spark_manager or SparkSessionManager(config.spark, session=spark, app_name=config.name)
+        self._clock = clock
+        self._cancel = threading.Event()
+        self._sleep = sleep or self._interruptible_sleep
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._current: Component | None = None
+        self.listeners: list[ComponentRunListener] = []
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs: Any) -> SimplePipelineRunner:
+        """Load a config file and build a runner for it."""
+        return cls(PipelineConfig.from_file(path), **kwargs)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def __enter__(self) -> SimplePipelineRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the SparkSession if this runner created it."""
+        self.spark_manager.stop()
+
+    def cancel(self) -> None:
+        """Stop the run from another thread: cancel running Spark jobs and run nothing further."""
+        self._cancel.set()
+        component = self._current
+        if component is not None:
+            try:
+                component.cancel()
+            except Exception as exc:
+                log.warning("Cancelling %r failed: %s", component, exc)
+        self.spark_manager.cancel_all()
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._cancel.wait(seconds)
+
+    # -- planning ------------------------------------------------------------------------------------
+
+    def execution_order(self) -> list[ComponentConfig]:
+        """All components (disabled ones included) in the order they run."""
+        by_name = {c.name: c for c in self.config.components}
+        return [by_name[name] for name in self.config.get_execution_order()]
+
+    def build_components(self, names: Collection[str]) -> dict[str, Component]:
+        """Import and build the named components, reporting every failure at once.
+
+        Raises:
+            ConfigError: one problem per component that cannot be imported or built.
+        """
+        built: dict[str, Component] = {}
+        problems: list[ConfigProblem] = []
+        for index, comp in enumerate(self.config.components):
+            if comp.name not in names:
+                continue
+            try:
+                built[comp.name] = create_component(comp)
+            except ComponentLoadError as exc:
+                problems.append(ConfigProblem(f"components[{index}]", f"'{comp.name}': {exc.reason}"))
+        if problems:
+            raise ConfigError(problems, source=f"pipeline '{self.config.name}'")
+        return built
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        completed_components: Collection[str] | None = None,
+        *,
+        skip_reasons: Mapping[str, str] | None = None,
+    ) -> PipelineResult:
+        """Run the pipeline, skipping ``completed_components`` (reported as skipped).
+
+        Every component that will run is imported and built before anything runs, so a bad class path or
+        bad arguments fail the run up front (``ConfigError``) without touching checkpoints.
+        ``skip_reasons`` maps skipped names to the reason shown in logs (``done in try 1``).
+
+        Raises:
+            ConfigError: a component cannot be imported or built.
+            CriticalHookError: a critical hook (checkpointing) failed; its ``result`` holds the run so far.
+            BaseException: KeyboardInterrupt, SystemExit or a task timeout, after ``after_pipeline``
+                was called with an ``INTERRUPTED`` result.
+        """
+        completed = set(completed_components or ())
+        reasons = dict(skip_reasons or {})
+        unknown = completed - set(self.config.component_names)
+        if unknown:
+            log.warning("Ignoring completed components that are not in the pipeline: %s", sorted(unknown))
+        order = self.execution_order()
+        enabled = [c for c in order if c.enabled]
+        to_run = {c.name for c in enabled if c.name not in completed}
+        components = self.build_components(to_run)
+
+        self._cancel.clear()
+        started = self._clock()
+        results: dict[str, ComponentResult] = {}
+        state = _RunState()
+        interrupt: BaseException | None = None
+        critical: CriticalHookError | None = None
+        total = len(enabled)
+        try:
+            self._hooks.before_pipeline(self.config)
+            index = -1
+            for comp in order:
+                if not comp.enabled:
+                    results[comp.name] = ComponentResult(comp.name, ComponentStatus.DISABLED, reason="disabled")
+                    log.info("%s is disabled; not run", comp.name)
+                    continue
+                index += 1
+                results[comp.name] = self._visit(comp, index, total, components, completed, reasons, state)
+        except CriticalHookError as exc:
+            critical = exc
+        except BaseException as exc:
+            interrupt = exc
+            log.warning("Pipeline %r interrupted by %s", self.config.name, type(exc).__name__)
+        finally:
+            self._current = None
+
+        for comp in order:
+            if comp.name in results:
+                continue
+            if comp.name == state.running and critical is not None:
+                # It ran, but its progress could not be recorded: it is not done as far as a resume knows.
+                results[comp.name] = ComponentResult(
+                    comp.name, ComponentStatus.FAILED, error=critical, reason="its checkpoint was not saved"
+                )
+            elif comp.name == state.running:
+                results[comp.name] = ComponentResult(comp.name, ComponentStatus.INTERRUPTED, reason="interrupted")
+            else:
+                reason = "pipeline interrupted" if interrupt else "pipeline stopped"
+                results[comp.name] = ComponentResult(comp.name, ComponentStatus.NOT_RUN, reason=reason)
+        ordered = [results[c.name] for c in order]
+        interrupted = interrupt is not None or self._cancel.is_set()
+        result = PipelineResult(
+            status=PipelineResult.decide_status(ordered, interrupted=interrupted),
+            pipeline_name=self.config.name,
+            component_results=ordered,
+            total_duration_ms=int((self._clock() - started) * 1000),
+            interrupted_by=interrupt,
+        )
+        try:
+            self._hooks.after_pipeline(self.config, result)
+        except CriticalHookError as exc:
+            if critical is None and interrupt is None:
+                critical = exc
+        if critical is not None and result.status is PipelineResultStatus.SUCCESS:
+            # Never report success when progress was not recorded.
+            result.status = PipelineResultStatus.PARTIAL_SUCCESS
+        if interrupt is not None:
+            raise interrupt
+        if critical is not None:
+            critical.result = result
+            raise critical
+        if result.status in (PipelineResultStatus.FAILURE, PipelineResultStatus.PARTIAL_SUCCESS):
+            failed = ", ".join(f"'{n}'" for n, _ in result.failed_components) or "none"
+            log.info(
+                "Pipeline %r did not finish (failed: %s; %d of %d done). Run it again with "
+                "completed_components=%s (or through a checkpoint) to resume where it stopped.",
+                self.config.name,
+                failed,
+                len(result.done_components),
+                total,
+                result.done_components,
+            )
+        return result
+
+    def _visit(
+        self,
+        comp: ComponentConfig,
+        index: int,
+        total: int,
+        components: Mapping[str, Component],
+        completed: set[str],
+        reasons: Mapping[str, str],
+        state: _RunState,
+    ) -> ComponentResult:
+        if comp.name in completed:
+            reason = reasons.get(comp.name, "done in an earlier attempt")
+            self._hooks.on_component_skipped(comp, index, total, reason)
+            return ComponentResult(comp.name, ComponentStatus.SKIPPED, reason=reason)
+        if state.stopped_by is not None or self._cancel.is_set():
+            why = "run cancelled" if self._cancel.is_set() else f"pipeline stopped after '{state.stopped_by}' failed"
+            return ComponentResult(comp.name, ComponentStatus.NOT_RUN, reason=why)
+        blockers = [d for d in comp.depends_on if d in state.broken]
+        if blockers:
+            state.broken.add(comp.name)
+            reason = f"blocked: upstream '{blockers[0]}' did not finish"
+            self._hooks.on_component_skipped(comp, index, total, reason)
+            return ComponentResult(comp.name, ComponentStatus.BLOCKED, reason=reason)
+
+        state.running = comp.name
+        result = self._execute(comp, components[comp.name], index, total)
+        state.running = None
+        if result.status is ComponentStatus.FAILED:
+            state.broken.add(comp.name)
+            if self.fail_fast:
+                state.stopped_by = comp.name
+        return result
+
+    def _execute(self, comp: ComponentConfig, component: Component, index: int, total: int) -> ComponentResult:
+        self._hooks.before_component(comp, index, total)
+        started = self._clock()
+        self._current = component
+
+        def attempt() -> None:
+            if isinstance(component, DataFlow):
+                component.set_spark_session(self.spark_manager.get())
+            component.run()
+
+        call = RetryingCall(
+            comp.retry,
+            breaker=self._breaker(comp),
+            on_retry=lambda n, most, delay, err: self._hooks.on_retry_attempt(comp, n, most, int(delay * 1000), err),
+            sleep=self._sleep,
+        )
+        try:
+            for listener in self.listeners:
+                listener.before_run(comp, component)
+            call(attempt)
+            for listener in self.listeners:
+                listener.after_success(comp, component)
+        except CriticalHookError:
+            raise
+        except Exception as exc:
+            duration_ms = int((self._clock() - started) * 1000)
+            self._current = None
+            log.error("Component %r failed after %d attempt(s)", comp.name, max(call.attempts, 1), exc_info=exc)
+            self._hooks.on_component_failure(comp, index, exc)
+            return ComponentResult(
+                comp.name, ComponentStatus.FAILED, duration_ms, attempts=max(call.attempts, 1), error=exc
+            )
+        self._current = None
+        duration_ms = int((self._clock() - started) * 1000)
+        self._hooks.after_component(comp, index, total, duration_ms)
+        return ComponentResult(comp.name, ComponentStatus.SUCCESS, duration_ms, attempts=call.attempts)
+
+    def _breaker(self, comp: ComponentConfig) -> CircuitBreaker | None:
+        if comp.circuit_breaker is None:
+            return None
+        breaker = self._breakers.get(comp.name)
+        if breaker is None:
+
+            def changed(old: CircuitState, new: CircuitState) -> None:
+                self._hooks.on_circuit_breaker_state_change(comp.name, old, new)
+
+            breaker = CircuitBreaker(comp.circuit_breaker, comp.name, on_state_change=changed, clock=self._clock)
+            self._breakers[comp.name] = breaker
+        return breaker
+
+
+class _RunState:
+    """Mutable bookkeeping of one run."""
+
+    def __init__(self) -> None:
+        self.broken: set[str] = set()  # failed or blocked
+        self.stopped_by: str | None = None
+        self.running: str | None = None
