@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,11 +26,13 @@ class Component(ABC):
 
     Components hand data to each other through Spark temp views. A component that reads or writes views
     says which through :attr:`input_views` and :attr:`output_views`, so that a resume in a new process can
-    restore what the components it skips produced.
+    restore what the components it skips produced (see :mod:`airflow_ppf.runner.dataflow`).
     """
 
     #: Set by the runner to the component's configured name.
     _ppf_name: str | None = None
+    #: Set by the runner before run().
+    _ppf_context: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def name(self) -> str:
@@ -41,13 +44,24 @@ class Component(ABC):
         self._ppf_name = value
 
     @property
-    def input_views(self) -> Sequence[str]:
-        """Temp views this component reads (empty when unknown or none)."""
+    def context(self) -> Mapping[str, Any]:
+        """Read-only facts about the run, set by the runner before :meth:`run`.
+
+        Always ``pipeline_name``; ``run_id`` and ``attempt`` when the run is checkpointed; under Airflow
+        also ``dag_id``, ``task_id``, ``dag_run_id``, ``map_index``, ``try_number`` and ``params``.
+        """
+        return self._ppf_context
+
+    @property
+    def input_views(self) -> Sequence[str] | None:
+        """Temp views this component reads: ``()`` for none, ``None`` for unknown (then every view
+        produced upstream of it is kept available for it). Plain components use no views."""
         return ()
 
     @property
-    def output_views(self) -> Sequence[str]:
-        """Temp views this component creates (empty when unknown or none)."""
+    def output_views(self) -> Sequence[str] | None:
+        """Temp views this component creates: ``()`` for none, ``None`` for unknown (then the runner
+        detects new views in the session catalog after :meth:`run`). Plain components create none."""
         return ()
 
     @property
@@ -84,6 +98,17 @@ class DataFlow(Component):
                 "outside a runner call set_spark_session(spark) first"
             )
         return self._spark
+
+    @property
+    def input_views(self) -> Sequence[str] | None:
+        """Temp views this component reads; unknown (``None``) unless a subclass declares them."""
+        return None
+
+    @property
+    def output_views(self) -> Sequence[str] | None:
+        """Temp views this component creates; unknown (``None``, detected after :meth:`run`) unless a
+        subclass declares them."""
+        return None
 
     def set_spark_session(self, spark: SparkSession) -> None:
         """Inject the SparkSession this component will use."""

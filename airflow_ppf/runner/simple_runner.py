@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from airflow_ppf.components.base import Component, DataFlow
@@ -20,6 +21,8 @@ from airflow_ppf.spark.session import SparkSessionManager
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from airflow_ppf.runner.checkpoint.resume import ResumePlan
 
 __all__ = ["ComponentRunListener", "SimplePipelineRunner"]
 
@@ -53,6 +56,7 @@ class SimplePipelineRunner:
         spark_manager: full control over session creation (overrides ``spark``).
         clock: monotonic clock (tests).
         sleep: how to wait between in-process retries (tests, cancellation).
+        context: facts about the run that components read as ``self.context`` (``run_id``, ``attempt``...).
 
     The SparkSession is created only when the first :class:`DataFlow` is about to run and is kept
     across :meth:`run` calls (temp views live in it); :meth:`close` stops it if the runner created it.
@@ -68,8 +72,10 @@ class SimplePipelineRunner:
         spark_manager: SparkSessionManager | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Any] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.context: Mapping[str, Any] = MappingProxyType({"pipeline_name": config.name, **(context or {})})
         self.user_hooks = hooks or NoOpHooks()
         self._hooks = (
             self.user_hooks if isinstance(self.user_hooks, CompositeHooks) else CompositeHooks(self.user_hooks)
@@ -82,6 +88,8 @@ class SimplePipelineRunner:
         self._breakers: dict[str, CircuitBreaker] = {}
         self._current: Component | None = None
         self.listeners: list[ComponentRunListener] = []
+        #: Components done so far in the current run (skipped as done, or finished).
+        self.done: set[str] = set()
 
     @classmethod
     def from_file(cls, path: str | Path, **kwargs: Any) -> SimplePipelineRunner:
@@ -133,9 +141,13 @@ class SimplePipelineRunner:
             if comp.name not in names:
                 continue
             try:
-                built[comp.name] = create_component(comp)
+                component = create_component(comp)
             except ComponentLoadError as exc:
                 problems.append(ConfigProblem(f"components[{index}]", f"'{comp.name}': {exc.reason}"))
+                continue
+            if isinstance(component, Component):
+                component._ppf_context = self.context
+            built[comp.name] = component
         if problems:
             raise ConfigError(problems, source=f"pipeline '{self.config.name}'")
         return built
@@ -147,12 +159,19 @@ class SimplePipelineRunner:
         completed_components: Collection[str] | None = None,
         *,
         skip_reasons: Mapping[str, str] | None = None,
+        plan: ResumePlan | None = None,
     ) -> PipelineResult:
         """Run the pipeline, skipping ``completed_components`` (reported as skipped).
 
-        Every component that will run is imported and built before anything runs, so a bad class path or
-        bad arguments fail the run up front (``ConfigError``) without touching checkpoints.
-        ``skip_reasons`` maps skipped names to the reason shown in logs (``done in try 1``).
+        Every enabled component is imported and built before anything runs, so a bad class path or bad
+        arguments fail the run up front (``ConfigError``) without touching checkpoints.
+        ``skip_reasons`` maps skipped names to the reason shown in logs (``done in try 1``). With a
+        ``plan`` (from :func:`~airflow_ppf.runner.checkpoint.plan_resume`), its skips and reasons are
+        used and the plan is logged before anything runs.
+
+        Hooks that can prepare a run (checkpointing restores the temp views that skipped components
+        produced) may turn a skip into a rerun when what the component produced is gone; the reason is
+        logged and the component runs.
 
         Raises:
             ConfigError: a component cannot be imported or built.
@@ -160,17 +179,34 @@ class SimplePipelineRunner:
             BaseException: KeyboardInterrupt, SystemExit or a task timeout, after ``after_pipeline``
                 was called with an ``INTERRUPTED`` result.
         """
-        completed = set(completed_components or ())
-        reasons = dict(skip_reasons or {})
+        if plan is not None:
+            completed = set(plan.skip if completed_components is None else completed_components)
+            reasons = {**plan.skip_reasons, **(skip_reasons or {})}
+        else:
+            completed = set(completed_components or ())
+            reasons = dict(skip_reasons or {})
         unknown = completed - set(self.config.component_names)
         if unknown:
             log.warning("Ignoring completed components that are not in the pipeline: %s", sorted(unknown))
         order = self.execution_order()
         enabled = [c for c in order if c.enabled]
-        to_run = {c.name for c in enabled if c.name not in completed}
-        components = self.build_components(to_run)
+        components = self.build_components({c.name for c in enabled})
+        completed &= set(components)
+        reruns: dict[str, str] = {}
+        self.listeners = []
+        for hook in self._hooks.hooks:
+            prepare = getattr(hook, "prepare_run", None)
+            if prepare is not None:
+                reruns.update(prepare(self, components, completed) or {})
+        for name, why in reruns.items():
+            completed.discard(name)
+            log.warning("%s runs again: %s", name, why)
+        if plan is not None:
+            plan.mark_reruns(reruns)
+            log.info("Resume plan\n%s", plan.format_table())
 
         self._cancel.clear()
+        self.done = set(completed)
         started = self._clock()
         results: dict[str, ComponentResult] = {}
         state = _RunState()
@@ -187,6 +223,8 @@ class SimplePipelineRunner:
                     continue
                 index += 1
                 results[comp.name] = self._visit(comp, index, total, components, completed, reasons, state)
+                if results[comp.name].status is ComponentStatus.SUCCESS:
+                    self.done.add(comp.name)
         except CriticalHookError as exc:
             critical = exc
         except BaseException as exc:
@@ -291,6 +329,7 @@ class SimplePipelineRunner:
             breaker=self._breaker(comp),
             on_retry=lambda n, most, delay, err: self._hooks.on_retry_attempt(comp, n, most, int(delay * 1000), err),
             sleep=self._sleep,
+            stop_requested=self._cancel.is_set,
         )
         try:
             for listener in self.listeners:

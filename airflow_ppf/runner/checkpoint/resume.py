@@ -112,6 +112,12 @@ class ResumePlan:
         """Whether anything is skipped."""
         return bool(self.skip)
 
+    def mark_reruns(self, reruns: dict[str, str]) -> None:
+        """Turn skips into reruns (e.g. a saved view turned out to be missing), with the reason."""
+        for i, entry in enumerate(self.entries):
+            if entry.name in reruns and entry.action is PlanAction.SKIP:
+                self.entries[i] = ComponentPlan(entry.name, PlanAction.RERUN, reruns[entry.name])
+
     def get(self, name: str) -> ComponentPlan | None:
         for entry in self.entries:
             if entry.name == name:

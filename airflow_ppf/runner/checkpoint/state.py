@@ -179,6 +179,7 @@ class CheckpointState:
     component_fingerprints: dict[str, str] = field(default_factory=dict)
     field_digests: dict[str, dict[str, str]] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
+    data_location: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
@@ -213,6 +214,10 @@ class CheckpointState:
     def completed_set(self) -> set[str]:
         return set(self.completed_components)
 
+    def saved_view_paths(self) -> list[str]:
+        """Paths of every saved view the checkpoint references."""
+        return [o["path"] for r in self.components.values() for o in r.outputs if o.get("path")]
+
     def recorded_duration_ms(self, names: set[str] | list[str]) -> int:
         """Total recorded run time of ``names`` (what skipping them saves)."""
         return sum(self.components[n].duration_ms for n in names if n in self.components)
@@ -245,6 +250,7 @@ class CheckpointState:
         component_fingerprints: dict[str, str],
         field_digests: dict[str, dict[str, str]],
         resume: dict[str, Any] | None = None,
+        data_location: str | None = None,
     ) -> None:
         """Start a new attempt (the previous attempts stay in the history)."""
         self._do(
@@ -256,6 +262,7 @@ class CheckpointState:
                 "component_fingerprints": component_fingerprints,
                 "field_digests": field_digests,
                 "resume": resume or {},
+                "data_location": data_location,
             }
         )
 
@@ -272,6 +279,7 @@ class CheckpointState:
         self.pipeline_fingerprint = op["pipeline_fingerprint"]
         self.component_fingerprints = dict(op["component_fingerprints"])
         self.field_digests = copy.deepcopy(op["field_digests"])
+        self.data_location = op.get("data_location") or self.data_location
         self.status = CheckpointStatus.IN_PROGRESS
         self.failed_component = None
 
@@ -397,6 +405,7 @@ class CheckpointState:
                 "component_fingerprints": dict(self.component_fingerprints),
                 "field_digests": copy.deepcopy(self.field_digests),
                 "attempts": [a.to_dict() for a in self.attempts],
+                "data_location": self.data_location,
             }
         )
         return out
@@ -437,6 +446,7 @@ class CheckpointState:
             "component_fingerprints",
             "field_digests",
             "attempts",
+            "data_location",
         }
         try:
             _require(data, "run_id", str)
@@ -456,6 +466,7 @@ class CheckpointState:
                 component_fingerprints=dict(data.get("component_fingerprints") or {}),
                 field_digests=dict(data.get("field_digests") or {}),
                 attempts=[AttemptRecord.from_dict(a) for a in (data.get("attempts") or [])],
+                data_location=data.get("data_location"),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, AttributeError) as exc:

@@ -1,0 +1,396 @@
+"""``ppf``: validate and run pipelines, inspect and clear checkpoints.
+
+Exit codes: 0 success, 1 the pipeline failed, 2 bad input (config, arguments, damaged checkpoint),
+130 interrupted. User errors print one clear message, never a traceback (``--debug`` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from airflow_ppf.config import ConfigError, PipelineConfig
+from airflow_ppf.runner import (
+    CheckpointHooks,
+    CompositeHooks,
+    LocalCheckpointStore,
+    NoOpHooks,
+    PipelineResult,
+    SimplePipelineRunner,
+)
+from airflow_ppf.runner.checkpoint import (
+    CheckpointError,
+    CheckpointState,
+    OnConfigChange,
+    ResumePlan,
+    plan_resume,
+)
+from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
+from airflow_ppf.runner.hooks import CriticalHookError
+from airflow_ppf.runner.report import format_seconds, format_table
+from airflow_ppf.runner.results import ComponentStatus
+from airflow_ppf.spark.fs import is_local_uri
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from airflow_ppf.config.models import ComponentConfig
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_CHECKPOINT_DIR = ".ppf/checkpoints"
+
+_STATUS_MARK = {
+    ComponentStatus.SUCCESS: "✓ done",
+    ComponentStatus.SKIPPED: "↷ skipped",
+    ComponentStatus.FAILED: "✗ failed",
+    ComponentStatus.BLOCKED: "· blocked",
+    ComponentStatus.NOT_RUN: "· not run",
+    ComponentStatus.DISABLED: "· disabled",
+    ComponentStatus.INTERRUPTED: "! interrupted",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+class ConsoleProgress(NoOpHooks):
+    """Print one line per component as the run goes (``[3/7] clean ✓ 2.1 s``)."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.tty = out.isatty()
+
+    def _print(self, text: str, end: str = "\n") -> None:
+        self.out.write(text + end)
+        self.out.flush()
+
+    def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        self._print(f"[{index + 1}/{total}] {config.name} …", end="" if self.tty else "\n")
+
+    def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
+        prefix = "\r" if self.tty else ""
+        self._print(f"{prefix}[{index + 1}/{total}] {config.name} ✓ {format_seconds(duration_ms / 1000)}")
+
+    def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
+        prefix = "\r" if self.tty else ""
+        self._print(f"{prefix}[{index + 1}] {config.name} ✗ {type(error).__name__}: {_first_line(error)}")
+
+    def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
+        self._print(f"[{index + 1}/{total}] {config.name} skipped ({reason})")
+
+    def on_retry_attempt(
+        self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
+    ) -> None:
+        prefix = "\r" if self.tty else ""
+        self._print(
+            f"{prefix}    {config.name}: attempt {attempt}/{max_attempts} failed ({type(error).__name__}); "
+            f"retrying in {format_seconds(delay_ms / 1000)}"
+        )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0][:300]
+
+
+# -- argument parsing ---------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ppf",
+        description="Run configuration-driven PySpark pipelines with checkpoint & resume.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a pipeline config and its component classes")
+    validate.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
+    validate.add_argument(
+        "--no-classes", action="store_true", help="check the config only, without importing component classes"
+    )
+
+    run = sub.add_parser("run", help="run a pipeline (and resume it from its checkpoint)")
+    run.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
+    run.add_argument("--run-id", help="checkpoint run id (default: a new id, printed at the start)")
+    run.add_argument(
+        "--checkpoint-dir",
+        help=f"where checkpoints live (default: $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})",
+    )
+    run.add_argument("--no-checkpoint", action="store_true", help="run without recording progress")
+    run.add_argument("--resume", action="store_true", help="skip the components the checkpoint has as done")
+    run.add_argument(
+        "--on-config-change",
+        choices=[m.value for m in OnConfigChange],
+        default=OnConfigChange.RESTART.value,
+        help="when the pipeline changed since the checkpoint: start over (restart), rerun only what "
+        "changed (partial), or stop (fail)",
+    )
+    run.add_argument("--no-fail-fast", action="store_true", help="keep running independent components after a failure")
+    run.add_argument("--master", help="Spark master URL (overrides the config's spark.master)")
+    run.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark property (repeatable)"
+    )
+    run.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+
+    checkpoints = sub.add_parser("checkpoints", help="list, show or clear checkpoints")
+    checkpoints.add_argument(
+        "--checkpoint-dir",
+        help=f"where checkpoints live (default: $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})",
+    )
+    cp_sub = checkpoints.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cp_list = cp_sub.add_parser("list", help="list stored checkpoints")
+    cp_list.add_argument("--pipeline", help="only this pipeline")
+    cp_show = cp_sub.add_parser("show", help="show one checkpoint and its attempts history")
+    cp_show.add_argument("run_id")
+    cp_show.add_argument("--pipeline", help="pipeline name (needed when the run id is used by several)")
+    cp_show.add_argument("--json", action="store_true", help="print the raw checkpoint document")
+    cp_show.add_argument("--config", help="also show the resume plan against this config")
+    cp_clear = cp_sub.add_parser("clear", help="delete a checkpoint (the next run starts from the beginning)")
+    cp_clear.add_argument("run_id")
+    cp_clear.add_argument("--pipeline", help="pipeline name (needed when the run id is used by several)")
+    return parser
+
+
+def _checkpoint_dir(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("PPF_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR)
+
+
+def _parse_conf(pairs: Sequence[str]) -> dict[str, str]:
+    conf: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--conf expects KEY=VALUE, got {pair!r}")
+        conf[key.strip()] = value
+    return conf
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace, out: IO[str]) -> int:
+    config = PipelineConfig.from_file(args.config)
+    if not args.no_classes:
+        runner = SimplePipelineRunner(config)
+        runner.build_components({c.name for c in config.components if c.enabled})
+    order = " → ".join(config.get_execution_order())
+    disabled = [c.name for c in config.components if not c.enabled]
+    out.write(f"OK: pipeline {config.name!r}, {len(config.components)} components\n  order: {order}\n")
+    if disabled:
+        out.write(f"  disabled: {', '.join(disabled)}\n")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
+    config = PipelineConfig.from_file(args.config)
+    extra_conf = _parse_conf(args.conf)
+    if args.master or extra_conf:
+        spark = replace(
+            config.spark,
+            master=args.master or config.spark.master,
+            remote=None if args.master else config.spark.remote,
+            spark_conf={**config.spark.spark_conf, **extra_conf},
+        )
+        config = replace(config, spark=spark)
+    if args.resume and args.no_checkpoint:
+        raise UsageError("--resume needs a checkpoint; drop --no-checkpoint")
+    if args.resume and not args.run_id:
+        raise UsageError("--resume needs --run-id (the id printed by the run to resume)")
+
+    hooks: list[object] = [ConsoleProgress(out)]
+    plan: ResumePlan | None = None
+    run_id = args.run_id or f"ppf-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    attempt = 1
+    if not args.no_checkpoint:
+        store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+        state = store.load(run_id, config.name)
+        attempt = (state.attempt if state else 0) + 1
+        if args.resume:
+            plan = plan_resume(state, config, on_config_change=args.on_config_change, run_id=run_id)
+            out.write(plan.format_table() + "\n\n")
+        elif state is not None:
+            out.write(f"Run {run_id!r} has a checkpoint; running every component again (use --resume to skip)\n")
+        hooks.append(
+            CheckpointHooks(
+                store, run_id=run_id, attempt=attempt, on_config_change=args.on_config_change, resume_plan=plan
+            )
+        )
+        out.write(f"Pipeline {config.name!r} · run id {run_id} · attempt {attempt} · checkpoints in {store.base_dir}\n")
+    else:
+        out.write(f"Pipeline {config.name!r} (no checkpoint)\n")
+
+    with SimplePipelineRunner(
+        config,
+        hooks=CompositeHooks(*hooks),
+        fail_fast=not args.no_fail_fast,
+        context={"run_id": run_id, "attempt": attempt},
+    ) as runner:
+        try:
+            result = runner.run(
+                completed_components=plan.skip if plan else None,
+                skip_reasons=plan.skip_reasons if plan else None,
+            )
+        except CriticalHookError as exc:
+            out.write(f"\nThe run is stopped: recording its progress failed: {exc.error}\n")
+            if exc.result is not None:
+                _print_result(exc.result, out, as_json=args.json)
+            return EXIT_FAILED
+    _print_result(result, out, as_json=args.json, plan=plan)
+    if not result.success and not args.no_checkpoint:
+        out.write(
+            f"\nResume with: ppf run {args.config} --run-id {run_id} --resume"
+            + (f" --checkpoint-dir {args.checkpoint_dir}" if args.checkpoint_dir else "")
+            + "\n"
+        )
+    return EXIT_OK if result.success else EXIT_FAILED
+
+
+def _print_result(
+    result: PipelineResult, out: IO[str], *, as_json: bool = False, plan: ResumePlan | None = None
+) -> None:
+    if as_json:
+        doc = result.to_dict()
+        if plan is not None:
+            doc["resume"] = plan.summary()
+        out.write(json.dumps(doc, indent=2) + "\n")
+        return
+    rows = []
+    for r in result.component_results:
+        note = r.reason or ""
+        if r.error is not None:
+            note = f"{type(r.error).__name__}: {_first_line(r.error)}"
+        duration = format_seconds(r.duration_seconds) if r.attempts else ""
+        rows.append((r.component_name, _STATUS_MARK.get(r.status, r.status.value), duration, r.attempts or "", note))
+    out.write("\n" + format_table(["component", "status", "time", "attempts", "note"], rows) + "\n")
+    line = (
+        f"\n{result.status.value.upper()} in {format_seconds(result.total_duration_seconds)}: "
+        f"{len(result.completed_components)} ran, {len(result.skipped_components)} skipped, "
+        f"{len(result.failed_components)} failed"
+    )
+    if plan is not None and plan.time_saved_ms:
+        line += f"; resuming saved about {format_seconds(plan.time_saved_ms / 1000)}"
+    out.write(line + "\n")
+
+
+def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
+    store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+    if args.action == "list":
+        runs = store.list_runs(args.pipeline)
+        if not runs:
+            out.write(f"No checkpoints in {store.base_dir}\n")
+            return EXIT_OK
+        rows = [(i.run_id, i.pipeline_name, i.status, i.attempt, i.completed, i.updated_at) for i in runs]
+        out.write(format_table(["run id", "pipeline", "status", "attempt", "done", "updated"], rows) + "\n")
+        return EXIT_OK
+    if args.action == "show":
+        state = store.load(args.run_id, args.pipeline)
+        if state is None:
+            raise UsageError(f"no checkpoint for run id {args.run_id!r} in {store.base_dir}")
+        if args.json:
+            out.write(json.dumps(state.to_dict(), indent=2) + "\n")
+            return EXIT_OK
+        out.write(render_checkpoint(state) + "\n")
+        if args.config:
+            plan = plan_resume(state, PipelineConfig.from_file(args.config))
+            out.write("\n" + plan.format_table() + "\n")
+        return EXIT_OK
+    state = store.load(args.run_id, args.pipeline)
+    if state is None:
+        out.write(f"No checkpoint for run id {args.run_id!r} in {store.base_dir}\n")
+        return EXIT_OK
+    if state.data_location:
+        views = ViewMaterializer(state.data_location, state.pipeline_name, state.run_id, _no_spark)
+        if not is_local_uri(state.data_location):
+            out.write(f"Saved views under {views.run_root} are on a remote file system: delete them there\n")
+        elif views.delete_all():
+            out.write(f"Deleted saved views under {views.run_root}\n")
+    store.delete(state.run_id, state.pipeline_name)
+    out.write(f"Cleared the checkpoint of run {args.run_id!r}: its next run starts from the beginning\n")
+    return EXIT_OK
+
+
+def _no_spark() -> SparkSession:
+    raise UsageError("no Spark session is needed for local saved views")
+
+
+def render_checkpoint(state: CheckpointState) -> str:
+    """Render a checkpoint for people: header, completed components, attempts history."""
+    lines = [
+        f"Run {state.run_id!r} of pipeline {state.pipeline_name!r}: {state.status}",
+        f"  fingerprint {state.pipeline_fingerprint[:16]}…  created {state.created_at}  updated {state.updated_at}",
+    ]
+    if state.completed_components:
+        rows = [
+            (n, state.components[n].attempt, format_seconds(state.components[n].duration_ms / 1000))
+            if n in state.components
+            else (n, "", "")
+            for n in state.completed_components
+        ]
+        lines += [
+            "",
+            "Completed components (in completion order):",
+            format_table(["component", "attempt", "time"], rows),
+        ]
+    if state.attempts:
+        history: list[tuple[object, ...]] = []
+        for a in state.attempts:
+            error = f"{a.failed}: {a.error_type}: {a.error_message}" if a.failed else ""
+            ran_ms = sum(a.durations_ms.get(n, 0) for n in a.ran)
+            history.append(
+                (a.attempt, a.status, a.started_at, len(a.ran), len(a.skipped), format_seconds(ran_ms / 1000), error)
+            )
+        lines += [
+            "",
+            "Attempts:",
+            format_table(["attempt", "status", "started", "ran", "skipped", "time", "failure"], history),
+        ]
+        for a in state.attempts:
+            if a.ran or a.skipped:
+                lines.append(
+                    f"  attempt {a.attempt}: ran {', '.join(a.ran) or '-'}; skipped {', '.join(a.skipped) or '-'}"
+                )
+    return "\n".join(lines)
+
+
+# -- entry point --------------------------------------------------------------------------------------
+
+_COMMANDS = {"validate": cmd_validate, "run": cmd_run, "checkpoints": cmd_checkpoints}
+
+
+def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
+    """Run the ``ppf`` command line; return its exit code."""
+    stream = out or sys.stdout
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _COMMANDS[args.command](args, stream)
+    except ConfigError as exc:
+        sys.stderr.write(f"ppf: {exc}\n")
+        return EXIT_BAD_INPUT
+    except (UsageError, CheckpointError) as exc:
+        sys.stderr.write(f"ppf: {exc}\n")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write("ppf: interrupted\n")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        sys.stderr.write(f"ppf: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)\n")
+        return EXIT_FAILED

@@ -1,0 +1,97 @@
+"""Who produces and who reads which temp view: the data-flow facts resume needs.
+
+Components hand data over through Spark temp views, which die with the SparkSession. A resume in a new
+process may skip a component only if the views it produced, and that a component still to run reads, can
+be restored. These functions answer, without touching Spark: which views of a finished component are
+still needed downstream, and which (producer, view) pairs a set of components about to run depends on.
+
+A component whose inputs are unknown (a custom component that declares nothing) is assumed to read every
+view produced upstream of it: over-saving is safe, under-saving is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from airflow_ppf.config.graph import ancestors, descendants
+from airflow_ppf.config.models import PipelineConfig
+
+__all__ = ["ViewIO", "needed_downstream", "views_to_restore"]
+
+
+@dataclass(frozen=True)
+class ViewIO:
+    """Views a component reads and writes; ``None`` means unknown."""
+
+    inputs: tuple[str, ...] | None
+    outputs: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, component: object) -> ViewIO:
+        """Read the declared views of a component (``()`` declared means "none")."""
+        return cls(_views(component, "input_views"), _views(component, "output_views"))
+
+
+def _views(component: object, attr: str) -> tuple[str, ...] | None:
+    declared = getattr(component, attr, None)
+    return None if declared is None else tuple(declared)
+
+
+def needed_downstream(
+    config: PipelineConfig,
+    producer: str,
+    views: Sequence[str],
+    io: Mapping[str, ViewIO],
+    pending: Collection[str],
+) -> list[str]:
+    """Return the views of ``producer`` that a pending component downstream of it may read."""
+    readers = descendants(config.dependency_graph(), [producer]) & set(pending)
+    needed: set[str] = set()
+    for reader in readers:
+        inputs = io[reader].inputs if reader in io else None
+        if inputs is None:
+            return list(views)
+        needed.update(v for v in views if v in inputs)
+    return [v for v in views if v in needed]
+
+
+def views_to_restore(
+    config: PipelineConfig,
+    to_run: Collection[str],
+    skipped: Collection[str],
+    io: Mapping[str, ViewIO],
+) -> dict[tuple[str, str], list[str]]:
+    """Return ``{(producer, view): [readers]}`` for views that skipped components produced and that
+    components about to run read.
+
+    ``io`` holds the views of every component: declared, or recorded at run time for skipped ones.
+    A view is attributed to the nearest upstream producer of that name; a view nobody in the pipeline
+    produces (a table registered outside) is not a restore requirement.
+    """
+    graph = config.dependency_graph()
+    order = {name: i for i, name in enumerate(config.get_execution_order())}
+    skipped_set, run_set = set(skipped), set(to_run)
+    needs: dict[tuple[str, str], list[str]] = {}
+    for reader in sorted(run_set, key=order.__getitem__):
+        upstream = sorted(ancestors(graph, [reader]), key=order.__getitem__, reverse=True)
+        inputs = io[reader].inputs if reader in io else None
+        if inputs is None:
+            seen: set[str] = set()
+            for producer in upstream:
+                outputs = io[producer].outputs if producer in io else None
+                for view in outputs or ():
+                    if view in seen:
+                        continue  # shadowed by a nearer producer
+                    seen.add(view)
+                    if producer in skipped_set:
+                        needs.setdefault((producer, view), []).append(reader)
+            continue
+        for view in inputs:
+            for producer in upstream:
+                outputs = io[producer].outputs if producer in io else None
+                if outputs is not None and view in outputs:
+                    if producer in skipped_set:
+                        needs.setdefault((producer, view), []).append(reader)
+                    break
+    return needs

@@ -1,0 +1,207 @@
+"""File operations on any Spark-writable URI (``file://``, plain paths, ``hdfs://``, ``s3a://``...).
+
+Classic sessions go through Hadoop's ``FileSystem`` API in the driver JVM, so what Spark can write, this
+can list, rename and delete with the same credentials. Local paths (and Spark Connect, which has no
+driver JVM on the client) use the local file system.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["DataFileSystem", "HadoopFileSystem", "LocalFileSystem", "filesystem_for", "is_local_uri", "join_uri"]
+
+
+class DataFileSystem(Protocol):
+    """The few file operations checkpoint data and atomic writes need."""
+
+    def exists(self, uri: str) -> bool: ...
+
+    def read_text(self, uri: str) -> str: ...
+
+    def write_text(self, uri: str, text: str) -> None:
+        """Create or replace a small file."""
+        ...
+
+    def delete(self, uri: str) -> bool:
+        """Delete a file or a directory tree; return whether something was there."""
+        ...
+
+    def rename(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` (which must not exist); raise ``OSError`` on failure."""
+        ...
+
+    def list_dir(self, uri: str) -> list[str]:
+        """Full URIs of the entries of a directory (empty when it does not exist)."""
+        ...
+
+    def size(self, uri: str) -> int:
+        """Total bytes of a file or directory tree."""
+        ...
+
+
+def is_local_uri(uri: str) -> bool:
+    """Whether ``uri`` is a local path (no scheme, or ``file:``)."""
+    scheme = urlparse(uri).scheme
+    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """Join path segments onto a path or URI with ``/``."""
+    out = base.rstrip("/")
+    for part in parts:
+        out += "/" + part.strip("/")
+    return out
+
+
+def _local(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(parsed.path if parsed.scheme == "file" else uri)
+
+
+class LocalFileSystem:
+    """:class:`DataFileSystem` on the local disk."""
+
+    def exists(self, uri: str) -> bool:
+        return _local(uri).exists()
+
+    def read_text(self, uri: str) -> str:
+        return _local(uri).read_text(encoding="utf-8")
+
+    def write_text(self, uri: str, text: str) -> None:
+        path = _local(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def delete(self, uri: str) -> bool:
+        path = _local(uri)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+            return True
+        if path.exists() or path.is_symlink():
+            path.unlink()
+            return True
+        return False
+
+    def rename(self, src: str, dst: str) -> None:
+        target = _local(dst)
+        if target.exists():
+            raise FileExistsError(f"cannot rename {src} to {dst}: the target exists")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(_local(src), target)
+        _fsync_dir(target.parent)
+
+    def list_dir(self, uri: str) -> list[str]:
+        path = _local(uri)
+        if not path.is_dir():
+            return []
+        return [join_uri(uri, child.name) for child in sorted(path.iterdir())]
+
+    def size(self, uri: str) -> int:
+        path = _local(uri)
+        if path.is_file():
+            return path.stat().st_size
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class HadoopFileSystem:
+    """:class:`DataFileSystem` through Hadoop's FileSystem API in the driver JVM."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._jvm: Any = spark._jvm
+        self._conf: Any = spark._jsc.hadoopConfiguration()
+
+    def _path(self, uri: str) -> tuple[Any, Any]:
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        return path.getFileSystem(self._conf), path
+
+    def exists(self, uri: str) -> bool:
+        fs, path = self._path(uri)
+        return bool(fs.exists(path))
+
+    def read_text(self, uri: str) -> str:
+        fs, path = self._path(uri)
+        stream = fs.open(path)
+        try:
+            reader = self._jvm.java.io.BufferedReader(
+                self._jvm.java.io.InputStreamReader(stream, self._jvm.java.nio.charset.StandardCharsets.UTF_8)
+            )
+            lines = []
+            while (line := reader.readLine()) is not None:
+                lines.append(line)
+            return "\n".join(lines)
+        finally:
+            stream.close()
+
+    def write_text(self, uri: str, text: str) -> None:
+        fs, path = self._path(uri)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(text.encode("utf-8")))
+            stream.hsync()
+        finally:
+            stream.close()
+
+    def delete(self, uri: str) -> bool:
+        fs, path = self._path(uri)
+        if not fs.exists(path):
+            return False
+        return bool(fs.delete(path, True))
+
+    def rename(self, src: str, dst: str) -> None:
+        fs, source = self._path(src)
+        _, target = self._path(dst)
+        if fs.exists(target):
+            raise FileExistsError(f"cannot rename {src} to {dst}: the target exists")
+        parent = target.getParent()
+        if parent is not None and not fs.exists(parent):
+            fs.mkdirs(parent)
+        if not fs.rename(source, target):
+            raise OSError(f"rename of {src} to {dst} failed")
+
+    def list_dir(self, uri: str) -> list[str]:
+        fs, path = self._path(uri)
+        if not fs.exists(path):
+            return []
+        return sorted(str(status.getPath().toString()) for status in fs.listStatus(path))
+
+    def size(self, uri: str) -> int:
+        fs, path = self._path(uri)
+        return int(fs.getContentSummary(path).getLength())
+
+
+def filesystem_for(spark: SparkSession | None, uri: str) -> DataFileSystem:
+    """Pick the file system for ``uri``: the local disk for local paths, else Hadoop's through the JVM.
+
+    Raises:
+        ValueError: a remote URI with no driver JVM at hand (Spark Connect).
+    """
+    if is_local_uri(uri):
+        return LocalFileSystem()
+    if spark is None or getattr(spark, "_jvm", None) is None:
+        raise ValueError(
+            f"{uri!r} is not a local path and this Spark session has no driver JVM (Spark Connect): "
+            "use a local or shared-mount path for checkpoint data"
+        )
+    return HadoopFileSystem(spark)
