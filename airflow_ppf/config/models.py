@@ -690,11 +690,12 @@ class PipelineConfig:
         return ancestors(self.dependency_graph(), names)
 
 
-def _graph_problems(nodes: Sequence[tuple[str | None, Sequence[str]]]) -> list[ConfigProblem]:
+def _graph_problems(nodes: Sequence[tuple[str | None, Sequence[str | None]]]) -> list[ConfigProblem]:
     """Check names and dependencies: ``nodes[i]`` is ``(name, depends_on)`` of ``components[i]``.
 
     A ``None`` name (a component that failed to parse) takes part in nothing, so one bad component does
-    not hide the graph problems of the others.
+    not hide the graph problems of the others. A ``None`` dependency (not a name; reported by the reader)
+    is skipped but keeps its place, so ``depends_on[j]`` locations stay right.
     """
     problems: list[ConfigProblem] = []
     if not nodes:
@@ -715,18 +716,21 @@ def _graph_problems(nodes: Sequence[tuple[str | None, Sequence[str]]]) -> list[C
     for i, (name, deps) in enumerate(nodes):
         for j, dep in enumerate(deps):
             where = f"components[{i}].depends_on[{j}]"
+            if dep is None:
+                continue
             if dep == name:
                 problems.append(ConfigProblem(where, f"component '{name}' cannot depend on itself"))
             elif dep not in seen:
                 hint = difflib.get_close_matches(dep, list(seen), n=1)
                 extra = f"; did you mean '{hint[0]}'?" if hint else ""
                 problems.append(ConfigProblem(where, f"unknown component '{dep}'{extra}"))
-        if len(set(deps)) != len(deps):
+        named = [d for d in deps if d is not None]
+        if len(set(named)) != len(named):
             problems.append(ConfigProblem(f"components[{i}].depends_on", "lists a component more than once"))
     graph: dict[str, tuple[str, ...]] = {}
     for name, deps in nodes:
         if name is not None and name not in graph:
-            graph[name] = tuple(d for d in deps if d != name)
+            graph[name] = tuple(d for d in deps if d is not None and d != name)
     cycle = find_cycle(graph)
     if cycle:
         problems.append(
@@ -738,7 +742,7 @@ def _graph_problems(nodes: Sequence[tuple[str | None, Sequence[str]]]) -> list[C
     return problems
 
 
-def _raw_node(raw: Any) -> tuple[str | None, tuple[str, ...]]:
+def _raw_node(raw: Any) -> tuple[str | None, tuple[str | None, ...]]:
     """Best-effort ``(name, depends_on)`` of a component entry that may itself be invalid."""
     if not isinstance(raw, Mapping):
         return None, ()
@@ -750,5 +754,5 @@ def _raw_node(raw: Any) -> tuple[str | None, tuple[str, ...]]:
         deps = ()
     return (
         str(name) if isinstance(name, str | int) and not isinstance(name, bool) else None,
-        tuple(d for d in deps if isinstance(d, str)),
+        tuple(d if isinstance(d, str) and d.strip() else None for d in deps),
     )

@@ -77,7 +77,7 @@ class PipelineHooks(Protocol):
         """Called when a component failed for good (after its retries)."""
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
-        """Called for a component that is not run: done earlier, disabled, or blocked by a failure."""
+        """Called for a component that is not run: done earlier, or blocked by a failure (not when disabled)."""
 
     def on_retry_attempt(
         self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
@@ -272,8 +272,8 @@ class MetricsHooks(NoOpHooks):
     """Collect run metrics in memory and optionally forward each one to ``sink(name, value, tags)``.
 
     Collected: ``component_duration_ms[name]``, ``component_attempts[name]``, counters
-    (``components.succeeded/failed/skipped``, ``retries``, ``circuit_breaker.opened``) and
-    ``pipeline_duration_ms``.
+    (``components.succeeded/failed/skipped``, ``retries``, ``circuit_breaker.<new state>``: ``open``,
+    ``half_open``, ``closed``) and ``pipeline_duration_ms``.
     """
 
     def __init__(self, sink: MetricSink | None = None) -> None:

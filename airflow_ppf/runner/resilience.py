@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import random
 import threading
 import time
@@ -140,6 +141,12 @@ def exception_matches(error: BaseException, names: Sequence[str]) -> bool:
     named classes never need to be imported.
     """
     wanted = {n.strip() for n in names}
+    # Builtin aliases match the class they stand for, as in an except clause: IOError is OSError.
+    wanted |= {
+        alias.__name__
+        for n in wanted
+        if isinstance(alias := getattr(builtins, n, None), type) and issubclass(alias, BaseException)
+    }
     for cls in type(error).__mro__:
         if cls.__name__ in wanted or f"{cls.__module__}.{cls.__qualname__}" in wanted:
             return True
@@ -170,6 +177,8 @@ class RetryingCall:
         breaker: consulted before every attempt and told the outcome.
         on_retry: ``(failed_attempt, max_attempts, delay_seconds, error)`` before each wait.
         sleep: how to wait (an interruptible wait when the run can be cancelled).
+        stop_requested: when it returns true (the run was cancelled), no further attempt is made and the
+            last error is raised, also when the request came during the wait.
     """
 
     def __init__(
@@ -179,12 +188,18 @@ class RetryingCall:
         breaker: CircuitBreaker | None = None,
         on_retry: RetryListener | None = None,
         sleep: Callable[[float], Any] = time.sleep,
+        stop_requested: Callable[[], bool] | None = None,
     ) -> None:
         self.retry = retry
         self.breaker = breaker
         self.on_retry = on_retry
         self.sleep = sleep
+        self.stop_requested = stop_requested
         self.attempts = 0
+        self._last_error: Exception | None = None
+
+    def _stopping(self) -> bool:
+        return self.stop_requested is not None and bool(self.stop_requested())
 
     @property
     def max_attempts(self) -> int:
@@ -193,17 +208,21 @@ class RetryingCall:
     def _retryable(self, error: BaseException) -> bool:
         if self.retry is None or not isinstance(error, Exception):
             return False
-        if isinstance(error, CircuitBreakerOpenError):
+        if isinstance(error, CircuitBreakerOpenError) or self._stopping():
             return False
         return exception_matches(error, self.retry.retry_on_exceptions)
 
     def _attempt(self, fn: Callable[[], Any]) -> Any:
+        if self._last_error is not None and self._stopping():
+            # Stopped while waiting to retry: give up with the error that caused the wait.
+            raise self._last_error
         self.attempts += 1
         if self.breaker is not None:
             self.breaker.before_call()
         try:
             value = fn()
-        except Exception:
+        except Exception as exc:
+            self._last_error = exc
             if self.breaker is not None:
                 self.breaker.record_failure()
             raise
@@ -214,6 +233,7 @@ class RetryingCall:
     def __call__(self, fn: Callable[[], Any]) -> Any:
         """Call ``fn`` until it succeeds, the error is not retryable, or attempts run out; re-raise the last error."""
         self.attempts = 0
+        self._last_error = None
         retry = self.retry
         if retry is None:
             return self._attempt(fn)
