@@ -25,6 +25,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,6 +130,41 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _make_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents as ``0o750`` whatever the process umask."""
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o750)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o750)  # mkdir's mode is filtered by the umask
+
+
+def _open_file(path: Path, flags: int) -> int:
+    """Open ``path``, creating it as ``0o640`` (group-readable) whatever the process umask."""
+    while True:
+        try:
+            fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o640)
+        except FileExistsError:
+            try:
+                return os.open(path, flags)
+            except FileNotFoundError:
+                continue  # removed in between: create it after all
+        os.fchmod(fd, 0o640)
+        return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``: ``os.write`` may write less than asked and a torn line must stay the last one."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
     try:
         st = path.stat()
@@ -141,7 +177,9 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
 class _Tracked:
     """What this store instance last wrote for one run (to append safely without re-reading)."""
 
-    state_id: int
+    # A weak reference, not id(): a new state object may get the id of a freed one and must not
+    # append to a journal it has never read (that would bypass fencing).
+    state: weakref.ref[CheckpointState]
     seq: int
     since_snapshot: int
     snapshot: tuple[int, int, int] | None
@@ -165,6 +203,10 @@ class LocalCheckpointStore:
     def __repr__(self) -> str:
         return f"LocalCheckpointStore({str(self.base_dir)!r})"
 
+    def default_data_location(self) -> str:
+        """Where saved views go unless told otherwise: ``<base_dir>/_data``."""
+        return str((self.base_dir / "_data").absolute())
+
     # -- paths ------------------------------------------------------------------------------------------
 
     def _pipeline_dir(self, pipeline_name: str) -> Path:
@@ -186,9 +228,9 @@ class LocalCheckpointStore:
 
     @contextlib.contextmanager
     def _locked(self, lock_path: Path) -> Iterator[None]:
-        lock_path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        _make_dirs(lock_path.parent)
         with self._thread_lock:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o640)
+            fd = _open_file(lock_path, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -211,43 +253,49 @@ class LocalCheckpointStore:
             tracked = self._tracked.get(key)
             if (
                 tracked is not None
-                and tracked.state_id == id(state)
+                and tracked.state() is state
                 and state.pending_ops
                 and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every
                 and _stat_key(snapshot) == tracked.snapshot
                 and _stat_key(journal) == tracked.journal
             ):
                 # Nobody else wrote since our last write: append just the changes.
-                self._append(journal, tracked, state)
+                try:
+                    self._append(journal, tracked, state)
+                except BaseException:
+                    # What reached the disk is unknown: the next save re-reads the files.
+                    del self._tracked[key]
+                    raise
             else:
+                self._tracked.pop(key, None)
                 stored_seq = 0
                 if snapshot.exists():
                     stored, stored_seq = self._read(snapshot, journal)
                     check_fence(stored, state)
                 self._write_snapshot(snapshot, journal, state, stored_seq + 1)
-                self._tracked[key] = _Tracked(id(state), stored_seq + 1, 0, _stat_key(snapshot), _stat_key(journal))
+                self._tracked[key] = _Tracked(
+                    weakref.ref(state), stored_seq + 1, 0, _stat_key(snapshot), _stat_key(journal)
+                )
             state.pending_ops.clear()
 
     def _append(self, journal: Path, tracked: _Tracked, state: CheckpointState) -> None:
-        lines = []
-        for op in state.pending_ops:
-            tracked.seq += 1
-            lines.append(_journal_line(tracked.seq, op))
-        fd = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        lines = [_journal_line(tracked.seq + i, op) for i, op in enumerate(state.pending_ops, start=1)]
+        fd = _open_file(journal, os.O_WRONLY | os.O_APPEND)
         created = tracked.journal is None
         try:
-            os.write(fd, b"".join(lines))
+            _write_all(fd, b"".join(lines))
             os.fsync(fd)
         finally:
             os.close(fd)
         if created:
             _fsync_dir(journal.parent)
+        tracked.seq += len(lines)
         tracked.since_snapshot += len(lines)
         tracked.journal = _stat_key(journal)
 
     def _write_snapshot(self, snapshot: Path, journal: Path, state: CheckpointState, seq: int) -> None:
         folder = snapshot.parent
-        folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+        _make_dirs(folder)
         data = _dump(state, seq)
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{snapshot.stem}.", suffix=".tmp")
         tmp = Path(tmp_name)
@@ -269,6 +317,23 @@ class LocalCheckpointStore:
     # -- load -------------------------------------------------------------------------------------------
 
     def _read(self, snapshot: Path, journal: Path) -> tuple[CheckpointState, int]:
+        # Readers take no lock. A writer may compact (new snapshot, journal removed, new journal) between
+        # our reads of the snapshot and of the journal: the journal then seems to skip changes, or is gone
+        # and we would return an older state than a previous load did. The snapshot is replaced first, so
+        # a snapshot unchanged across both reads means the two match; otherwise read again.
+        for _ in range(10):
+            before = _stat_key(snapshot)
+            try:
+                result = self._read_once(snapshot, journal)
+            except CheckpointCorruptError:
+                if _stat_key(snapshot) == before:
+                    raise
+                continue
+            if _stat_key(snapshot) == before:
+                return result
+        return self._read_once(snapshot, journal)
+
+    def _read_once(self, snapshot: Path, journal: Path) -> tuple[CheckpointState, int]:
         try:
             raw = snapshot.read_bytes()
         except OSError as exc:
@@ -409,6 +474,10 @@ class LocalCheckpointStore:
             for path in (snapshot, journal):
                 if path.exists():
                     target = path.with_name(f"{path.name}.corrupt-{stamp}")
+                    n = 1
+                    while target.exists():  # quarantined before in the same second: keep both
+                        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+                        n += 1
                     os.replace(path, target)
                     moved.append(target)
             if moved:

@@ -1,0 +1,116 @@
+"""SIGKILL at random instants: the checkpoint always loads, and a resume never reruns a recorded component."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_ppf.config import PipelineConfig
+from airflow_ppf.runner import LocalCheckpointStore, load_checkpoint_for_resume
+from airflow_ppf.runner.checkpoint import CheckpointStatus
+from tests.unit.checkpoint.components import read_log
+from tests.unit.checkpoint.support import REPO_ROOT, chain, child_command, child_env, run_child, write_config
+
+pytestmark = pytest.mark.slow
+
+NAMES = [f"c{i:02d}" for i in range(15)]
+
+
+def start_child(*args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        child_command(*args),
+        cwd=REPO_ROOT,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # everything is imported; the interesting part starts now
+    assert line.strip() == "ready", (line, proc.stderr.read() if proc.stderr else "")
+    return proc
+
+
+def kill(proc: subprocess.Popen[str], delay: float) -> str:
+    """SIGKILL ``proc`` after ``delay`` seconds (unless it ended); return what it printed."""
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+def test_sigkill_during_a_run_leaves_a_resumable_checkpoint(tmp_path: Path) -> None:
+    rng = random.Random(20240601)
+    store_dir = tmp_path / "checkpoints"
+    kills = 0
+    for run in range(8):
+        run_id = f"scheduled__2024-01-0{run + 1}T00:00:00+00:00"
+        log = tmp_path / f"run{run}.log"
+        config_path = write_config(
+            tmp_path / f"run{run}.json", log, chain(*NAMES, **{name: {"sleep_ms": 8} for name in NAMES})
+        )
+        config = PipelineConfig.from_file(config_path)
+        boundaries: list[tuple[int, set[str]]] = []
+        for _ in range(4):
+            proc = start_child("run", str(config_path), str(store_dir), run_id)
+            kill(proc, rng.uniform(0.0, 0.06))
+            kills += proc.returncode == -signal.SIGKILL
+
+            store = LocalCheckpointStore(store_dir)  # a new process's view of the files
+            state = store.load(run_id, config.name)
+            completed = load_checkpoint_for_resume(store, run_id, config)
+            recorded = set(state.completed_components) if state else set()
+            assert completed == recorded
+            ran = read_log(log)
+            # Recorded done means it ran (the record is written after the work), in order (a chain).
+            assert recorded <= set(ran)
+            assert (state.completed_components if state else []) == NAMES[: len(recorded)]
+            boundaries.append((len(ran), recorded))
+
+        finished = run_child("run", str(config_path), str(store_dir), run_id)
+        assert finished.returncode == 0, finished.stderr
+        summary = json.loads(finished.stdout.splitlines()[-1])
+        assert summary["status"] == "success"
+        assert set(summary["skipped"]) == boundaries[-1][1]
+
+        ran = read_log(log)
+        for mark, recorded in boundaries:
+            rerun = recorded & set(ran[mark:])
+            assert not rerun, f"{run_id}: {sorted(rerun)} recorded done but ran again"
+        state = LocalCheckpointStore(store_dir).load(run_id)
+        assert state is not None
+        assert state.status == CheckpointStatus.COMPLETED
+        assert state.completed_components == NAMES
+        assert set(ran) == set(NAMES)
+    assert kills >= 16  # most children were really killed mid-way, not finished first
+
+
+def test_sigkill_inside_save_never_corrupts_the_checkpoint(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    store_dir = tmp_path / "checkpoints"
+    run_id = "saver-run"
+    durable = -1
+    for child in range(1, 16):
+        proc = start_child("save-loop", str(store_dir), run_id, "--compact-every", "8")
+        out = kill(proc, rng.uniform(0.0, 0.15))
+        assert proc.returncode == -signal.SIGKILL
+        printed = [int(line) for line in out.split()]
+        durable = max([durable, *printed])
+
+        state = LocalCheckpointStore(store_dir).load(run_id)  # never raises
+
+        assert state is not None
+        count = len(state.completed_components)
+        assert state.completed_components == [f"c{i}" for i in range(count)]
+        # Every save that returned before the kill is in the checkpoint.
+        assert count - 1 >= durable
+        durable = count - 1
+        # This child's first save (its new attempt) returned before it printed "ready".
+        assert state.attempt == child
+    assert durable > 50

@@ -1,0 +1,272 @@
+"""Resume decisions when the pipeline changed: restart (with a warning), strict errors, partial reruns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from airflow_ppf.config import PipelineConfig
+from airflow_ppf.runner import (
+    CheckpointHooks,
+    CheckpointStore,
+    CompositeHooks,
+    LoggingHooks,
+    PipelineConfigChangedError,
+    PipelineResultStatus,
+    SimplePipelineRunner,
+    load_checkpoint_for_resume,
+    plan_resume,
+)
+from airflow_ppf.runner.checkpoint import CheckpointNotFoundError, CheckpointState, PlanAction
+from tests.unit.checkpoint.components import read_log
+from tests.unit.checkpoint.conftest import MakeConfig
+from tests.unit.checkpoint.support import Spec
+
+RUN_ID = "run-001"
+
+
+def specs(tmp_path: Path, clean_sql: str = "select * from raw", **changes: dict[str, object]) -> Sequence[Spec]:
+    """``read -> clean -> report -> publish`` plus an independent ``other``; publish fails the first time."""
+    base: dict[str, dict[str, object]] = {
+        "read": {"sql": "select 1", "sleep_ms": 15},
+        "clean": {"sql": clean_sql, "sleep_ms": 15},
+        "report": {"sql": "select count(*) from clean"},
+        "publish": {"fail_until": str(tmp_path / "publish.once")},
+        "other": {"sql": "select 2", "sleep_ms": 15},
+    }
+    for name, extra in changes.items():
+        base[name] = {**base[name], **extra}
+    return [
+        ("read", [], base["read"]),
+        ("clean", ["read"], base["clean"]),
+        ("report", ["clean"], base["report"]),
+        ("publish", ["report", "other"], base["publish"]),
+        ("other", [], base["other"]),
+    ]
+
+
+def run_attempt(store: CheckpointStore, config: PipelineConfig, completed: set[str], **hook_args: object) -> object:
+    hooks = CompositeHooks(LoggingHooks(), CheckpointHooks(store, RUN_ID, **hook_args))  # type: ignore[arg-type]
+    return SimplePipelineRunner(config, hooks=hooks).run(completed_components=completed)
+
+
+@pytest.fixture
+def failed_once(store: CheckpointStore, make_config: MakeConfig, tmp_path: Path, run_log: Path) -> CheckpointState:
+    """Attempt 1 of the original pipeline: everything but ``publish`` finished."""
+    run_attempt(store, make_config(specs(tmp_path)), set())
+    state = store.load(RUN_ID)
+    assert state is not None
+    assert set(state.completed_components) == {"read", "clean", "report", "other"}
+    run_log.unlink()
+    return state
+
+
+def test_unchanged_pipeline_resumes(
+    store: CheckpointStore, make_config: MakeConfig, tmp_path: Path, failed_once: CheckpointState
+) -> None:
+    config = make_config(specs(tmp_path))
+
+    plan = plan_resume(failed_once, config)
+
+    assert not plan.config_changed
+    assert plan.skip == {"read", "clean", "report", "other"}
+    assert plan.to_run == ["publish"]
+    assert plan.get("publish") is not None
+    assert plan.get("publish").reason == "failed in attempt 1: RuntimeError: boom"  # type: ignore[union-attr]
+    assert load_checkpoint_for_resume(store, RUN_ID, config) == plan.skip
+
+
+def test_config_change_starts_over_with_a_warning(
+    store: CheckpointStore,
+    make_config: MakeConfig,
+    tmp_path: Path,
+    run_log: Path,
+    failed_once: CheckpointState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    changed = make_config(specs(tmp_path, clean_sql="select * from raw where ok"))
+
+    with caplog.at_level(logging.WARNING, logger="airflow_ppf.runner.checkpoint"):
+        completed = load_checkpoint_for_resume(store, RUN_ID, changed)
+
+    assert completed == set()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "clean: config.sql changed" in message
+    assert "report: upstream 'clean' changed" in message
+    assert "starting from the beginning" in message
+
+    result = run_attempt(store, changed, completed)
+
+    assert result.status is PipelineResultStatus.SUCCESS  # type: ignore[attr-defined]
+    assert sorted(read_log(run_log)) == ["clean", "other", "publish", "read", "report"]
+    state = store.load(RUN_ID)
+    assert state is not None
+    assert {n: r.attempt for n, r in state.components.items()} == dict.fromkeys(
+        ["read", "clean", "report", "other", "publish"], 2
+    )
+    invalidated = [e for e in state.attempts[-1].events if e["event"] == "invalidated"]
+    assert invalidated[0]["reason"] == "pipeline changed: starting from the beginning"
+
+
+def test_restart_plan_reruns_every_completed_component(
+    make_config: MakeConfig, tmp_path: Path, failed_once: CheckpointState
+) -> None:
+    plan = plan_resume(failed_once, make_config(specs(tmp_path, clean_sql="select 0")))
+
+    assert plan.config_changed
+    assert plan.skip == set()
+    assert {e.name: e.action for e in plan.entries} == {
+        "read": PlanAction.RERUN,
+        "clean": PlanAction.RERUN,
+        "report": PlanAction.RERUN,
+        "other": PlanAction.RERUN,
+        "publish": PlanAction.RUN,
+    }
+    assert plan.get("read").reason == "pipeline changed: starting from the beginning"  # type: ignore[union-attr]
+    assert plan.time_saved_ms == 0
+    assert "starting from the beginning because the pipeline changed" in plan.headline()
+
+
+def test_strict_mode_raises_on_a_changed_pipeline(
+    store: CheckpointStore, make_config: MakeConfig, tmp_path: Path, failed_once: CheckpointState
+) -> None:
+    changed = make_config(specs(tmp_path, clean_sql="select 0"))
+
+    with pytest.raises(
+        PipelineConfigChangedError,
+        match=r"pipeline 'demo' changed since the checkpoint of run 'run-001'.*clean: config\.sql changed",
+    ) as info:
+        load_checkpoint_for_resume(store, RUN_ID, changed, strict=True)
+
+    assert info.value.changed == ["clean", "report", "publish"]
+    assert info.value.reasons["clean"] == "config.sql changed"
+    with pytest.raises(PipelineConfigChangedError, match=r"clean: config\.sql changed"):
+        plan_resume(failed_once, changed, on_config_change="fail")
+
+
+def test_strict_mode_without_a_checkpoint_raises(
+    store: CheckpointStore, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    with pytest.raises(CheckpointNotFoundError, match=r"no checkpoint found for run_id='nope' of pipeline 'demo'"):
+        load_checkpoint_for_resume(store, "nope", make_config(specs(tmp_path)), strict=True)
+    assert load_checkpoint_for_resume(store, "nope", make_config(specs(tmp_path))) == set()
+
+
+def test_strict_mode_passes_an_unchanged_pipeline(
+    store: CheckpointStore, make_config: MakeConfig, tmp_path: Path, failed_once: CheckpointState
+) -> None:
+    assert load_checkpoint_for_resume(store, RUN_ID, make_config(specs(tmp_path)), strict=True) == {
+        "read",
+        "clean",
+        "report",
+        "other",
+    }
+
+
+def test_partial_mode_reruns_exactly_the_changed_component_and_its_descendants(
+    store: CheckpointStore,
+    make_config: MakeConfig,
+    tmp_path: Path,
+    run_log: Path,
+    failed_once: CheckpointState,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    changed = make_config(specs(tmp_path, clean_sql="select * from raw where ok"))
+
+    plan = plan_resume(failed_once, changed, on_config_change="partial")
+
+    assert plan.config_changed
+    assert plan.skip == {"read", "other"}
+    assert plan.to_run == ["clean", "report", "publish"]
+    assert {e.name: (e.action, e.reason) for e in plan.entries} == {
+        "read": (PlanAction.SKIP, "completed in attempt 1"),
+        "other": (PlanAction.SKIP, "completed in attempt 1"),
+        "clean": (PlanAction.RERUN, "config.sql changed"),
+        "report": (PlanAction.RERUN, "upstream 'clean' changed"),
+        "publish": (PlanAction.RUN, "failed in attempt 1: RuntimeError: boom"),
+    }
+    assert plan.time_saved_ms == failed_once.recorded_duration_ms({"read", "other"})
+    assert (
+        plan.time_saved_ms == failed_once.components["read"].duration_ms + failed_once.components["other"].duration_ms
+    )
+    assert plan.time_saved_ms >= 30  # both slept 15 ms
+    table = plan.format_table()
+    for text in (
+        "resuming after attempt 1 (failed): skipping 2 of 5 components",
+        "skip",
+        "rerun",
+        "run",
+        "completed in attempt 1",
+        "config.sql changed",
+        "upstream 'clean' changed",
+        "failed in attempt 1: RuntimeError: boom",
+    ):
+        assert text in table
+    assert plan.summary()["reruns"] == {"clean": "config.sql changed", "report": "upstream 'clean' changed"}
+
+    with caplog.at_level(logging.WARNING, logger="airflow_ppf.runner.checkpoint"):
+        completed = load_checkpoint_for_resume(store, RUN_ID, changed, partial=True)
+    assert completed == {"read", "other"}
+    assert "keeping 2 unchanged completed components" in caplog.text
+
+    result = run_attempt(store, changed, completed, on_config_change="partial", resume_plan=plan)
+
+    assert result.status is PipelineResultStatus.SUCCESS  # type: ignore[attr-defined]
+    assert sorted(result.skipped_components) == ["other", "read"]  # type: ignore[attr-defined]
+    assert read_log(run_log) == ["clean", "report", "publish"]
+    state = store.load(RUN_ID)
+    assert state is not None
+    assert {n: r.attempt for n, r in state.components.items()} == {
+        "read": 1,
+        "other": 1,
+        "clean": 2,
+        "report": 2,
+        "publish": 2,
+    }
+    assert sorted(state.attempts[-1].skipped) == ["other", "read"]
+    assert state.attempts[-1].resume["reruns"] == {"clean": "config.sql changed", "report": "upstream 'clean' changed"}
+    invalidated = [e for e in state.attempts[-1].events if e["event"] == "invalidated"]
+    assert sorted(invalidated[0]["names"]) == ["clean", "report"]
+
+
+def test_partial_resume_of_a_leaf_change_reruns_only_that_leaf(
+    store: CheckpointStore, make_config: MakeConfig, tmp_path: Path, run_log: Path, failed_once: CheckpointState
+) -> None:
+    changed = make_config(specs(tmp_path, report={"sql": "select 42"}))
+
+    run_attempt(
+        store, changed, load_checkpoint_for_resume(store, RUN_ID, changed, partial=True), on_config_change="partial"
+    )
+
+    assert read_log(run_log) == ["report", "publish"]
+    state = store.load(RUN_ID)
+    assert state is not None
+    assert state.status == "completed"
+    assert {n: r.attempt for n, r in state.components.items()} == {
+        "read": 1,
+        "clean": 1,
+        "other": 1,
+        "report": 2,
+        "publish": 2,
+    }
+
+
+def test_removed_and_added_components_are_named(
+    make_config: MakeConfig, tmp_path: Path, failed_once: CheckpointState
+) -> None:
+    base = [s for s in specs(tmp_path) if s[0] != "other"]
+    publish = ("publish", ["report"], base[-1][2])  # type: ignore[misc]
+    config = make_config([*base[:-1], publish, ("audit", ["read"], {})])
+
+    plan = plan_resume(failed_once, config, on_config_change="partial")
+
+    assert plan.removed_components == ["other"]
+    assert "removed since the checkpoint: other" in plan.format_table()
+    assert plan.get("audit").reason == "new component"  # type: ignore[union-attr]
+    assert plan.get("publish").action is PlanAction.RUN  # type: ignore[union-attr]
+    assert plan.skip == {"read", "clean", "report"}
