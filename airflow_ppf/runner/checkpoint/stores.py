@@ -251,15 +251,16 @@ class LocalCheckpointStore:
         key = (state.pipeline_name, state.run_id)
         with self._locked(lock):
             tracked = self._tracked.get(key)
-            if (
+            # Nobody else wrote since our last write of this very state object: the files hold exactly
+            # what we wrote, so no re-read (and no fencing check) is needed.
+            current = (
                 tracked is not None
                 and tracked.state() is state
-                and state.pending_ops
-                and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every
                 and _stat_key(snapshot) == tracked.snapshot
                 and _stat_key(journal) == tracked.journal
-            ):
-                # Nobody else wrote since our last write: append just the changes.
+            )
+            if current and state.pending_ops and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every:
+                assert tracked is not None
                 try:
                     self._append(journal, tracked, state)
                 except BaseException:
@@ -268,10 +269,14 @@ class LocalCheckpointStore:
                     raise
             else:
                 self._tracked.pop(key, None)
-                stored_seq = 0
-                if snapshot.exists():
-                    stored, stored_seq = self._read(snapshot, journal)
-                    check_fence(stored, state)
+                if current:
+                    assert tracked is not None
+                    stored_seq = tracked.seq  # compaction: fold our own journal into a new snapshot
+                else:
+                    stored_seq = 0
+                    if snapshot.exists():
+                        stored, stored_seq = self._read(snapshot, journal)
+                        check_fence(stored, state)
                 self._write_snapshot(snapshot, journal, state, stored_seq + 1)
                 self._tracked[key] = _Tracked(
                     weakref.ref(state), stored_seq + 1, 0, _stat_key(snapshot), _stat_key(journal)
