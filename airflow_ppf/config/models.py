@@ -617,18 +617,31 @@ class PipelineConfig:
         return pipeline
 
     @classmethod
-    def from_string(cls, text: str, format: str = "hocon", *, source: str | None = None) -> PipelineConfig:
-        """Parse ``text`` as ``hocon`` (the default, a superset of JSON), ``json`` or ``yaml`` and validate it."""
+    def from_string(
+        cls,
+        text: str,
+        format: str = "hocon",
+        *,
+        source: str | None = None,
+        variables: Mapping[str, str] | None = None,
+    ) -> PipelineConfig:
+        """Parse ``text`` as ``hocon`` (the default, a superset of JSON), ``json`` or ``yaml`` and validate it.
+
+        ``variables`` are substituted as ``${NAME}`` (in HOCON they win over environment variables).
+        """
         from airflow_ppf.config.loading import parse_text
 
-        return cls.from_dict(parse_text(text, format, source=source), source=source)
+        return cls.from_dict(parse_text(text, format, source=source, variables=variables), source=source)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> PipelineConfig:
-        """Load a config file; the format follows the extension (``.conf``/``.hocon``, ``.json``, ``.yaml``)."""
+    def from_file(cls, path: str | Path, *, variables: Mapping[str, str] | None = None) -> PipelineConfig:
+        """Load a config file; the format follows the extension (``.conf``/``.hocon``, ``.json``, ``.yaml``).
+
+        ``variables`` are substituted as ``${NAME}`` (in HOCON they win over environment variables).
+        """
         from airflow_ppf.config.loading import parse_file
 
-        return cls.from_dict(parse_file(path), source=str(path))
+        return cls.from_dict(parse_file(path, variables=variables), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict that :meth:`from_dict` reads back to an equal config."""

@@ -38,6 +38,15 @@ def _views(component: object, attr: str) -> tuple[str, ...] | None:
     return None if declared is None else tuple(declared)
 
 
+def _same(a: str, b: str) -> bool:
+    """Spark resolves temp view names case-insensitively."""
+    return a.lower() == b.lower()
+
+
+def _has(views: Sequence[str], view: str) -> bool:
+    return any(_same(v, view) for v in views)
+
+
 def needed_downstream(
     config: PipelineConfig,
     producer: str,
@@ -52,7 +61,7 @@ def needed_downstream(
         inputs = io[reader].inputs if reader in io else None
         if inputs is None:
             return list(views)
-        needed.update(v for v in views if v in inputs)
+        needed.update(v for v in views if _has(inputs, v))
     return [v for v in views if v in needed]
 
 
@@ -81,17 +90,18 @@ def views_to_restore(
             for producer in upstream:
                 outputs = io[producer].outputs if producer in io else None
                 for view in outputs or ():
-                    if view in seen:
+                    if view.lower() in seen:
                         continue  # shadowed by a nearer producer
-                    seen.add(view)
+                    seen.add(view.lower())
                     if producer in skipped_set:
                         needs.setdefault((producer, view), []).append(reader)
             continue
         for view in inputs:
             for producer in upstream:
                 outputs = io[producer].outputs if producer in io else None
-                if outputs is not None and view in outputs:
+                if outputs is not None and _has(outputs, view):
+                    produced = next(v for v in outputs if _same(v, view))
                     if producer in skipped_set:
-                        needs.setdefault((producer, view), []).append(reader)
+                        needs.setdefault((producer, produced), []).append(reader)
                     break
     return needs

@@ -72,6 +72,7 @@ class CheckpointHooks(NoOpHooks):
         data_location: where views are saved (any Spark-writable URI). Default: the store's own data
             folder (``<base_dir>/_data`` for :class:`LocalCheckpointStore`); ``None`` there disables saving.
         keep_saved_views: keep saved views after the pipeline completes (default: delete them).
+        attempt_meta: facts kept with this attempt in the history (e.g. Airflow's ``max_tries``).
 
     A component that runs again although it was recorded as done (a rerun) is marked not done *before*
     it starts, so a crash during the rerun can never leave it looking done.
@@ -90,6 +91,7 @@ class CheckpointHooks(NoOpHooks):
         resume_plan: ResumePlan | None = None,
         data_location: str | _Default | None = DEFAULT,
         keep_saved_views: bool = False,
+        attempt_meta: Mapping[str, Any] | None = None,
     ) -> None:
         if not run_id:
             raise ValueError("run_id must not be empty")
@@ -109,6 +111,7 @@ class CheckpointHooks(NoOpHooks):
             data_location = default() if callable(default) else None
         self.data_location: str | None = data_location if isinstance(data_location, str) else None
         self.keep_saved_views = keep_saved_views
+        self.attempt_meta = dict(attempt_meta or {})
         self.materializer: ViewMaterializer | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
 
@@ -221,6 +224,7 @@ class CheckpointHooks(NoOpHooks):
             field_digests={c.name: compute_field_digests(c) for c in config.components},
             resume=self.resume_plan.summary() if self.resume_plan else None,
             data_location=self.data_location,
+            meta=self.attempt_meta,
         )
         for event, details in self._events:
             state.record_event(event, **details)

@@ -113,6 +113,7 @@ class AttemptRecord:
     pipeline_fingerprint: str | None = None
     resume: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -133,6 +134,8 @@ class AttemptRecord:
             out["resume"] = copy.deepcopy(self.resume)
         if self.events:
             out["events"] = copy.deepcopy(self.events)
+        if self.meta:
+            out["meta"] = copy.deepcopy(self.meta)
         return out
 
     @classmethod
@@ -152,6 +155,7 @@ class AttemptRecord:
             pipeline_fingerprint=data.get("pipeline_fingerprint"),
             resume=dict(data.get("resume") or {}),
             events=list(data.get("events") or []),
+            meta=dict(data.get("meta") or {}),
         )
 
 
@@ -251,8 +255,12 @@ class CheckpointState:
         field_digests: dict[str, dict[str, str]],
         resume: dict[str, Any] | None = None,
         data_location: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
-        """Start a new attempt (the previous attempts stay in the history)."""
+        """Start a new attempt (the previous attempts stay in the history).
+
+        ``meta`` holds facts about who ran the attempt (e.g. Airflow's try number and max_tries).
+        """
         self._do(
             {
                 "op": "begin",
@@ -263,6 +271,7 @@ class CheckpointState:
                 "field_digests": field_digests,
                 "resume": resume or {},
                 "data_location": data_location,
+                "meta": meta or {},
             }
         )
 
@@ -274,6 +283,7 @@ class CheckpointState:
                 started_at=op["at"],
                 pipeline_fingerprint=op["pipeline_fingerprint"],
                 resume=dict(op.get("resume") or {}),
+                meta=dict(op.get("meta") or {}),
             )
         )
         self.pipeline_fingerprint = op["pipeline_fingerprint"]

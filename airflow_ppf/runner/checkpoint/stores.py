@@ -259,7 +259,8 @@ class LocalCheckpointStore:
                 and _stat_key(snapshot) == tracked.snapshot
                 and _stat_key(journal) == tracked.journal
             )
-            if current and state.pending_ops and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every:
+            room = tracked is not None and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every
+            if current and state.pending_ops and room:
                 assert tracked is not None
                 try:
                     self._append(journal, tracked, state)
