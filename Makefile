@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) examples/orders/demo.py
+	$(PY) examples/demo.py
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

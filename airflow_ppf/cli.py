@@ -35,7 +35,7 @@ from airflow_ppf.runner.checkpoint import (
 )
 from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
 from airflow_ppf.runner.hooks import CriticalHookError
-from airflow_ppf.runner.report import format_seconds, format_table
+from airflow_ppf.runner.report import describe_error, format_seconds, format_table
 from airflow_ppf.runner.results import ComponentStatus
 from airflow_ppf.spark.fs import is_local_uri
 
@@ -84,7 +84,7 @@ class ConsoleProgress(NoOpHooks):
 
     def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
         prefix = "\r" if self.tty else ""
-        self._print(f"{prefix}[{index + 1}] {config.name} ✗ {type(error).__name__}: {_first_line(error)}")
+        self._print(f"{prefix}[{index + 1}] {config.name} ✗ {describe_error(error)}")
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
         self._print(f"[{index + 1}/{total}] {config.name} skipped ({reason})")
@@ -97,11 +97,6 @@ class ConsoleProgress(NoOpHooks):
             f"{prefix}    {config.name}: attempt {attempt}/{max_attempts} failed ({type(error).__name__}); "
             f"retrying in {format_seconds(delay_ms / 1000)}"
         )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0][:300]
 
 
 # -- argument parsing ---------------------------------------------------------------------------------
@@ -270,7 +265,7 @@ def _print_result(
     for r in result.component_results:
         note = r.reason or ""
         if r.error is not None:
-            note = f"{type(r.error).__name__}: {_first_line(r.error)}"
+            note = describe_error(r.error)
         duration = format_seconds(r.duration_seconds) if r.attempts else ""
         rows.append((r.component_name, _STATUS_MARK.get(r.status, r.status.value), duration, r.attempts or "", note))
     out.write("\n" + format_table(["component", "status", "time", "attempts", "note"], rows) + "\n")

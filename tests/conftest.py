@@ -7,6 +7,7 @@ Tiers: ``tests/unit`` (no JVM, no Airflow), ``tests/spark`` (real local Spark), 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -68,3 +69,7 @@ def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSes
 def spark(spark_session: SparkSession) -> SparkSession:
     """A fresh session on the shared JVM: its own temp views, shared SparkContext."""
     return spark_session.newSession()
+
+
+# py4j logs at interpreter shutdown, after pytest closed the capture streams.
+logging.getLogger("py4j").setLevel(logging.WARNING)

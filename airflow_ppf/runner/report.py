@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["format_seconds", "format_table"]
+__all__ = ["describe_error", "first_line", "format_seconds", "format_table"]
+
+
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its class name when empty), cut to ``limit`` characters."""
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_error(error: BaseException, limit: int = 300) -> str:
+    """``ValueError: bad input`` – class name and first line of the message."""
+    return f"{type(error).__name__}: {first_line(error, limit)}"
 
 
 def format_seconds(seconds: float) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from airflow_ppf.runner.report import first_line
+
 __all__ = ["ComponentResult", "ComponentStatus", "PipelineResult", "PipelineResultStatus"]
 
 
@@ -76,7 +78,7 @@ class ComponentResult:
         """The failing exception's message (first line, trimmed)."""
         if self.error is None:
             return None
-        return _short_message(self.error)
+        return first_line(self.error, 500)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-friendly summary."""
@@ -92,12 +94,6 @@ class ComponentResult:
         if self.reason:
             out["reason"] = self.reason
         return out
-
-
-def _short_message(error: BaseException, limit: int = 500) -> str:
-    text = str(error).strip() or type(error).__name__
-    first = text.splitlines()[0]
-    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 @dataclass

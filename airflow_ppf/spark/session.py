@@ -79,11 +79,15 @@ class SparkSessionManager:
         return f"master {self.config.master or DEFAULT_MASTER}"
 
     def get(self) -> SparkSession:
-        """Return the session, creating it on first call."""
+        """Return the session, creating it on first call.
+
+        When the process already has an active classic session (another library, a test suite, a notebook)
+        a new session on it is used instead: same SparkContext, its own temp views, and it is never
+        stopped by this manager.
+        """
         with self._lock:
             if self._session is None:
-                self._session = self._create()
-                self._owns = True
+                self._session, self._owns = self._create()
             return self._session
 
     def peek(self) -> SparkSession | None:
@@ -112,9 +116,14 @@ class SparkSessionManager:
         except Exception as exc:  # cancelling is best effort: the process is going away anyway
             log.warning("Could not cancel Spark jobs: %s", exc)
 
-    def _create(self) -> SparkSession:
+    def _create(self) -> tuple[SparkSession, bool]:
         check_pyspark_install()
         from pyspark.sql import SparkSession
+
+        active = None if self.config.remote else SparkSession.getActiveSession()
+        if active is not None:
+            log.info("Using a new session on this process's active SparkContext (it will not be stopped)")
+            return active.newSession(), False
 
         # Python workers must use this interpreter, which has the project's packages (pyarrow, ...).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -142,7 +151,7 @@ class SparkSessionManager:
         if not self.config.remote:
             _warn_on_version_mismatch(session)
         log.info("SparkSession ready in %.1f s (Spark %s)", self.startup_seconds, session.version)
-        return session
+        return session, True
 
 
 def check_pyspark_install() -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ppf.runner.checkpoint.state import utcnow
 from airflow_ppf.runner.checkpoint.stores import safe_file_name
+from airflow_ppf.runner.report import describe_error
 from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ class ViewMaterializer:
             marker = json.loads(self.fs.read_text(marker_uri))
             schema = self._spark().read.parquet(path).schema.json()
         except Exception as exc:  # a damaged copy must lead to a rerun, never to a crash
-            return f"saved view '{view}' cannot be read ({type(exc).__name__}: {_first_line(exc)})"
+            return f"saved view '{view}' cannot be read ({describe_error(exc, 200)})"
         if marker.get("schema_hash") != record.get("schema_hash") or _schema_hash(schema) != record.get("schema_hash"):
             return f"saved view '{view}' does not have the recorded schema ({path})"
         return None
@@ -162,7 +163,3 @@ def _normalise(uri: str) -> str:
             text = text[len(prefix) :]
             break
     return "/" + text.lstrip("/") if text.startswith("/") else text
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]

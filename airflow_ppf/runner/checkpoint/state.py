@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ppf.runner.checkpoint.errors import CheckpointFencedError, CheckpointVersionError
+from airflow_ppf.runner.report import first_line
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -355,7 +356,7 @@ class CheckpointState:
 
     def record_failed(self, name: str, error: BaseException, duration_ms: int = 0) -> None:
         """Record that ``name`` failed in the current attempt."""
-        message = (str(error).strip() or type(error).__name__).splitlines()[0][:_MAX_ERROR_MESSAGE]
+        message = first_line(error, _MAX_ERROR_MESSAGE)
         self._do(
             {
                 "op": "fail",

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "example_dags"  # the same pipeline file the example DAG runs
 OUT = ROOT / "demo-output"
 RUN_ID = "demo"
 
@@ -40,13 +40,13 @@ def banner(text: str) -> None:
 
 
 def main() -> int:
-    sys.path.insert(0, str(HERE))
-    from generate_data import generate
+    sys.path.insert(0, str(EXAMPLES))
+    from orders_data import generate
 
     if not (OUT / "data" / "orders.csv").exists():
         print("Generating input data (200,000 orders, 5,000 customers)…", flush=True)
         generate(OUT / "data")
-    config = str(HERE / "pipeline.conf")
+    config = str(EXAMPLES / "orders_pipeline.conf")
     checkpoints = ["--checkpoint-dir", str(OUT / "checkpoints")]
     ppf("checkpoints", *checkpoints, "clear", RUN_ID)
 

@@ -1,6 +1,6 @@
-"""Write the example's input data: deterministic CSV files of customers and orders.
+"""Input data of the example pipeline: deterministic CSV files of customers and orders.
 
-Usage: python generate_data.py OUTPUT_DIR [--orders N]
+Used by the example DAGs and by ``make demo``. Usage: python orders_data.py OUTPUT_DIR [--orders N]
 """
 
 from __future__ import annotations
