@@ -92,10 +92,11 @@ def load_example() -> Iterator[Any]:
 
     def load(name: str) -> Any:
         spec = importlib.util.spec_from_file_location(f"example_dag_{name}", EXAMPLE_DAGS / f"{name}.py")
-        assert spec is not None and spec.loader is not None
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         loaded.append(name)
         return module.dag
 
-    yield load
+    return load
