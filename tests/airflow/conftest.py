@@ -6,6 +6,7 @@ tasks in this process and performs real retries; XComs, task state and task inst
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO / "example_dags"
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ppf-airflow-home-"))
+#: DAGs built inside tests need a file of the same dag_id in a bundle: dag.test() refuses unknown DAGs.
+TEST_DAGS = AIRFLOW_HOME / "test-dags"
+TEST_DAGS.mkdir()
 
 os.environ.update(
     {
@@ -28,8 +32,30 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__PPF__CHECKPOINT_DIR": str(AIRFLOW_HOME / "ppf-checkpoints"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+            [
+                {
+                    "name": "dags-folder",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {},
+                },
+                {
+                    "name": "ppf-test-dags",
+                    "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+                    "kwargs": {"path": str(TEST_DAGS)},
+                },
+            ]
+        ),
     }
 )
+
+
+def register_test_dag(dag_id: str) -> None:
+    """Put a placeholder DAG file for ``dag_id`` in the test bundle so ``dag.test()`` accepts the
+    in-memory DAG of that id (it runs the tasks of the in-memory DAG, not the file's)."""
+    (TEST_DAGS / f"{dag_id}.py").write_text(
+        f"from airflow.sdk import DAG\n\ndag = DAG({dag_id!r}, schedule=None)\n", encoding="utf-8"
+    )
 
 
 @pytest.fixture(scope="session")
