@@ -12,7 +12,6 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from airflow_ppf.links.checkpoint import CheckpointLink
-from airflow_ppf.runner.report import describe_error
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -339,6 +338,8 @@ class PipelineOperator(BaseOperator):
         }
 
     def _failure_message(self, result: PipelineResult, config: PipelineConfig) -> str:
+        from airflow_ppf.runner.report import describe_error
+
         total = sum(1 for c in config.components if c.enabled)
         done = len(result.done_components)
         if result.failed_components:
@@ -362,6 +363,8 @@ class PipelineOperator(BaseOperator):
         store_desc: str,
     ) -> dict[str, Any]:
         """Build the compact run summary (also pushed as XCom ``ppf_summary``, visible after a failure)."""
+        from airflow_ppf.runner.report import describe_error
+
         summary: dict[str, Any] = {
             "pipeline": plan.pipeline_name,
             "run_id": run_id,

@@ -6,6 +6,7 @@ tasks in this process and performs real retries; XComs, task state and task inst
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -126,3 +127,90 @@ def load_example() -> Iterator[Any]:
         return module.dag
 
     return load
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoint inspector plugin (tests/airflow/test_plugin_*.py): an auth manager, tokens, a client.
+# ---------------------------------------------------------------------------------------------------------
+
+#: Users of the plugin tests (``name: role``); ``outsider`` is a user barred from :data:`PRIVATE_DAG_PREFIX` DAGs.
+PLUGIN_USERS = {"admin": "admin", "viewer": "viewer", "user1": "user", "op1": "op", "outsider": "user"}
+#: DAG ids starting with this are hidden from ``outsider`` by :class:`DagScopedAuthManager`.
+PRIVATE_DAG_PREFIX = "ppf_plugin_private"
+
+
+@functools.cache
+def _dag_scoped_auth_manager() -> type:
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    class DagScopedAuthManager(SimpleAuthManager):
+        """SimpleAuthManager plus one per-DAG rule: ``outsider`` may not touch private DAGs at all.
+
+        SimpleAuthManager lets every user see every DAG; real deployments (FAB, Keycloak) scope DAGs
+        per user, which this rule stands in for.
+        """
+
+        def is_authorized_dag(self, *, method: Any, user: Any, access_entity: Any = None, details: Any = None) -> bool:
+            dag_id = getattr(details, "id", None)
+            if user.get_name() == "outsider" and (dag_id is None or str(dag_id).startswith(PRIVATE_DAG_PREFIX)):
+                return False
+            return bool(
+                super().is_authorized_dag(method=method, user=user, access_entity=access_entity, details=details)
+            )
+
+    return DagScopedAuthManager
+
+
+def __getattr__(name: str) -> Any:
+    """``tests.airflow.conftest.DagScopedAuthManager`` for ``[core] auth_manager``, built without importing
+    Airflow when this file is collected."""
+    if name == "DagScopedAuthManager":
+        return _dag_scoped_auth_manager()
+    raise AttributeError(name)
+
+
+@pytest.fixture(scope="session")
+def plugin_auth(airflow_db: Path) -> Any:
+    """Initialise :class:`DagScopedAuthManager` with :data:`PLUGIN_USERS` as this process's auth manager.
+
+    The settings are only in the environment while the manager is created, so processes that other tests
+    start (real services) never inherit them.
+    """
+    from airflow.api_fastapi.app import init_auth_manager
+
+    settings = {
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.airflow.conftest.DagScopedAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in PLUGIN_USERS.items()),
+    }
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        return init_auth_manager()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def plugin_tokens(plugin_auth: Any) -> dict[str, dict[str, str]]:
+    """``user name -> Authorization header`` for every user in :data:`PLUGIN_USERS`."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return {
+        name: {"Authorization": f"Bearer {plugin_auth.generate_jwt(SimpleAuthManagerUser(username=name, role=role))}"}
+        for name, role in PLUGIN_USERS.items()
+    }
+
+
+@pytest.fixture(scope="session")
+def plugin_client(plugin_auth: Any) -> Iterator[Any]:
+    """A TestClient on the plugin's registered app (the lazily built inspector app)."""
+    from fastapi.testclient import TestClient
+
+    from airflow_ppf.plugins.checkpoint_view import checkpoint_app
+
+    with TestClient(checkpoint_app) as client:
+        yield client

@@ -33,7 +33,7 @@ def test_example_dags_parse_without_errors_or_pyspark() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert EXAMPLES == json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+    assert json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"')) == EXAMPLES
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -95,7 +95,10 @@ def test_constructor_does_no_io_and_keeps_template_fields() -> None:
 
 
 def test_importing_the_operator_does_not_import_pyspark() -> None:
-    code = "import sys; from airflow_ppf.operators import PipelineOperator; assert 'pyspark' not in sys.modules"
+    code = (
+        "import sys; from airflow_ppf.operators import PipelineOperator; "
+        "assert 'pyspark' not in sys.modules; assert 'airflow_ppf.runner' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
