@@ -28,7 +28,7 @@ test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 test-spark: venv
 	$(PY) -m pytest tests/unit tests/spark $(PYTEST_ARGS)

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.components import MODULE, lines
+from tests.airflow.components import MODULE
+from tests.helpers.components import APPEND_NAME
+from tests.helpers.components import trace as lines
 from tests.airflow.conftest import register_test_dag, task_state, xcom
 
 _ids = itertools.count()
@@ -20,7 +22,7 @@ _ids = itertools.count()
 
 def _pipeline(log: Path, *, extra: dict[str, Any] | None = None, fail_on: list[int] | None = None) -> dict[str, Any]:
     """read → clean → gate (fails on the given tries) → write, all leaving a trace in ``log``."""
-    step = f"{MODULE}.AppendName"
+    step = APPEND_NAME
     return {
         "name": "trace",
         "components": [
@@ -195,7 +197,7 @@ def test_config_change_between_tries(mode: str, expected_state: str, expected_tr
 @pytest.mark.usefixtures("airflow_db")
 def test_partial_mode_keeps_unchanged_branches(tmp_path: Path) -> None:
     log = tmp_path / "trace.log"
-    step = f"{MODULE}.AppendName"
+    step = APPEND_NAME
     pipeline = {
         "name": "branches",
         "components": [
@@ -262,11 +264,11 @@ def test_on_kill_cancels_the_run_and_marks_the_checkpoint_interrupted(tmp_path: 
     pipeline = {
         "name": "slow",
         "components": [
-            {"name": "first", "class_path": f"{MODULE}.AppendName", "config": {"log_file": str(tmp_path / "t")}},
+            {"name": "first", "class_path": APPEND_NAME, "config": {"log_file": str(tmp_path / "t")}},
             {"name": "wait", "class_path": f"{MODULE}.WaitForRelease", "depends_on": ["first"]},
             {
                 "name": "never",
-                "class_path": f"{MODULE}.AppendName",
+                "class_path": APPEND_NAME,
                 "depends_on": ["wait"],
                 "config": {"log_file": str(tmp_path / "t")},
             },

@@ -7,6 +7,7 @@ and advance :data:`CLOCK` instead of sleeping, so durations are exact and tests 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any, ClassVar
 
 from airflow_ppf.components import Component, DataFlow
@@ -16,6 +17,7 @@ STEP = f"{MODULE}.Step"
 SPARK_STEP = f"{MODULE}.SparkStep"
 BLOCKING = f"{MODULE}.Blocking"
 FLAKY_ONCE = f"{MODULE}.FlakyOnce"
+APPEND_NAME = f"{MODULE}.AppendName"
 
 #: Everything the components below did, in order: ``"run:<name>"`` and similar entries.
 CALLS: list[str] = []
@@ -195,3 +197,20 @@ def not_a_class() -> None:
 
 
 NOT_A_CLASS_EITHER = 42
+
+
+class AppendName(Component):
+    """Append ``<name>@<attempt>`` to ``log_file``: a trace that survives processes and Airflow tries."""
+
+    def __init__(self, log_file: str, value: str = "") -> None:
+        self.log_file = Path(log_file)
+        self.value = value
+
+    def run(self) -> None:
+        with self.log_file.open("a", encoding="utf-8") as fh:
+            fh.write(f"{self.name}@{self.context.get('attempt')}\n")
+
+
+def trace(log_file: Path) -> list[str]:
+    """What :class:`AppendName` components wrote so far."""
+    return log_file.read_text(encoding="utf-8").split() if log_file.exists() else []
