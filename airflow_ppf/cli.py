@@ -75,6 +75,9 @@ class ConsoleProgress(NoOpHooks):
         self.out.write(text + end)
         self.out.flush()
 
+    def on_resume_plan(self, plan: ResumePlan) -> None:
+        self._print(plan.format_table() + "\n")
+
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         self._print(f"[{index + 1}/{total}] {config.name} …", end="" if self.tty else "\n")
 
@@ -214,7 +217,6 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
         attempt = (state.attempt if state else 0) + 1
         if args.resume:
             plan = plan_resume(state, config, on_config_change=args.on_config_change, run_id=run_id)
-            out.write(plan.format_table() + "\n\n")
         elif state is not None:
             out.write(f"Run {run_id!r} has a checkpoint; running every component again (use --resume to skip)\n")
         hooks.append(
@@ -233,10 +235,7 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
         context={"run_id": run_id, "attempt": attempt},
     ) as runner:
         try:
-            result = runner.run(
-                completed_components=plan.skip if plan else None,
-                skip_reasons=plan.skip_reasons if plan else None,
-            )
+            result = runner.run(plan=plan)
         except CriticalHookError as exc:
             out.write(f"\nThe run is stopped: recording its progress failed: {exc.error}\n")
             if exc.result is not None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -182,14 +181,6 @@ class PipelineOperator(BaseOperator):
         extra.update({str(k): str(v) for k, v in self.spark_conf.items()})
         return SparkSessionManager(spark, app_name=f"{config.name} ({self.task_id})", extra_conf=extra)
 
-    @contextmanager
-    def _log_group(self, title: str) -> Iterator[None]:
-        self.log.info("::group::%s", title)
-        try:
-            yield
-        finally:
-            self.log.info("::endgroup::")
-
     # -- execution ------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -249,7 +240,7 @@ class PipelineOperator(BaseOperator):
             keep_saved_views=self.keep_saved_views,
             attempt_meta={"try_number": try_number, "max_tries": max_tries, "hostname": getattr(ti, "hostname", None)},
         )
-        hooks = CompositeHooks(LoggingHooks(self.log), checkpoint, *self.hooks)
+        hooks = CompositeHooks(LoggingHooks(self.log, group_markers=True), checkpoint, *self.hooks)
         runner = SimplePipelineRunner(
             config,
             hooks=hooks,
@@ -260,8 +251,7 @@ class PipelineOperator(BaseOperator):
         self._runner = runner
         result: PipelineResult | None = None
         try:
-            with self._log_group(f"Resume plan of try {try_number}"):
-                result = runner.run(plan=plan)
+            result = runner.run(plan=plan)
         except ConfigError as exc:
             raise AirflowFailException(f"Pipeline config error (no retry: fix the config): {exc}") from None
         except CriticalHookError as exc:

@@ -8,15 +8,15 @@ raises (the runner raises :class:`CriticalHookError` after telling every hook th
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_ppf.runner.report import format_seconds
+from airflow_ppf.runner.report import describe_error, format_seconds
 
 if TYPE_CHECKING:
     from airflow_ppf.config.models import ComponentConfig, PipelineConfig
+    from airflow_ppf.runner.checkpoint.resume import ResumePlan
     from airflow_ppf.runner.resilience import CircuitState
     from airflow_ppf.runner.results import PipelineResult
 
@@ -206,25 +206,41 @@ class CompositeHooks:
 
 
 class LoggingHooks(NoOpHooks):
-    """Log one line per component: ``[3/7] clean_customers ✓ 2.1 s`` or ``[1/7] read skipped (done in try 1)``."""
+    """Log one line per component: ``[3/7] clean_customers ✓ 2.1 s`` or ``[1/7] read skipped (done in try 1)``.
 
-    def __init__(self, logger: logging.Logger | Any | None = None) -> None:
+    Args:
+        logger: where to log (a ``logging.Logger`` or anything with ``info/warning/error``, e.g. an
+            Airflow task's ``self.log``).
+        group_markers: wrap the resume plan in ``::group::`` / ``::endgroup::`` lines, which Airflow's log
+            view shows as a collapsible section.
+    """
+
+    def __init__(self, logger: logging.Logger | Any | None = None, *, group_markers: bool = False) -> None:
         self.logger = logger or logging.getLogger("airflow_ppf.pipeline")
-        self._started: float | None = None
+        self.group_markers = group_markers
+        self._total = 0
+
+    def on_resume_plan(self, plan: ResumePlan) -> None:
+        """Log the plan a run follows (called by the runner before anything runs)."""
+        if self.group_markers:
+            self.logger.info("::group::Resume plan: %s", plan.headline())
+        self.logger.info("Resume plan\n%s", plan.format_table())
+        if self.group_markers:
+            self.logger.info("::endgroup::")
 
     def before_pipeline(self, config: PipelineConfig) -> None:
-        self._started = time.monotonic()
-        enabled = sum(1 for c in config.components if c.enabled)
-        self.logger.info("Pipeline %r: %d components", config.name, enabled)
+        self._total = sum(1 for c in config.components if c.enabled)
+        self.logger.info("Pipeline %r: %d components", config.name, self._total)
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
+        self._total = total
         self.logger.info("[%d/%d] %s running…", index + 1, total, config.name)
 
     def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
         self.logger.info("[%d/%d] %s ✓ %s", index + 1, total, config.name, format_seconds(duration_ms / 1000))
 
     def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
-        self.logger.error("[%d] %s ✗ %s: %s", index + 1, config.name, type(error).__name__, error)
+        self.logger.error("[%d/%d] %s ✗ %s", index + 1, self._total, config.name, describe_error(error))
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
         self.logger.info("[%d/%d] %s skipped (%s)", index + 1, total, config.name, reason)

@@ -204,7 +204,14 @@ class SimplePipelineRunner:
             log.warning("%s runs again: %s", name, why)
         if plan is not None:
             plan.mark_reruns(reruns)
-            log.info("Resume plan\n%s", plan.format_table())
+            announced = False
+            for hook in self._hooks.hooks:
+                show = getattr(hook, "on_resume_plan", None)
+                if show is not None:
+                    show(plan)
+                    announced = True
+            if not announced:
+                log.info("Resume plan\n%s", plan.format_table())
 
         self._cancel.clear()
         self.done = set(completed)

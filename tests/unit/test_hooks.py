@@ -297,12 +297,12 @@ def test_logging_hooks_line_formats(caplog: pytest.LogCaptureFixture) -> None:
         "[3/7] clean_customers running…",
         "clean_customers attempt 1/3 failed (ConnectionError: reset); retrying in 0.50 s",
         "[3/7] clean_customers ✓ 2.1 s",
-        "[3] clean_customers ✗ ValueError: bad rows",
+        "[3/7] clean_customers ✗ ValueError: bad rows",
         "clean_customers circuit breaker: closed -> open",
         "Pipeline 'test-pipeline' PARTIAL_SUCCESS in 3 min 05 s: 1 ran, 1 skipped, 0 failed",
     ]
     levels = {r.getMessage(): r.levelno for r in caplog.records}
-    assert levels["[3] clean_customers ✗ ValueError: bad rows"] == logging.ERROR
+    assert levels["[3/7] clean_customers ✗ ValueError: bad rows"] == logging.ERROR
 
 
 def test_logging_hooks_during_a_real_run(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
