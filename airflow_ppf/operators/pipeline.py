@@ -296,7 +296,11 @@ class PipelineOperator(BaseOperator):
         previous_max = last.meta.get("max_tries") if last is not None else None
         if not self.keep_state_on_clear and previous_max is not None and previous_max != max_tries:
             # Airflow keeps task state across a clear; a clear raises max_tries, a retry does not.
-            return "the task was cleared (max_tries changed); keep_state_on_clear=True would resume"
+            edited = last is not None and any(e.get("event") in ("rerun_from", "reset") for e in last.events)
+            if not edited:
+                return "the task was cleared (max_tries changed); keep_state_on_clear=True would resume"
+            # Someone edited the checkpoint (checkpoint view: "rerun from X") and then cleared the task to
+            # apply the edit: resume, honouring it.
         return None
 
     def _forget(self, store: CheckpointStore, state: CheckpointState, data_location: str) -> None:

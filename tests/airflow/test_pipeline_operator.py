@@ -252,6 +252,9 @@ def test_cleared_task_starts_over_and_retry_resumes() -> None:
     assert op._fresh_start_reason(state, try_number=1, max_tries=1) == "first try of this task instance"
     keep = PipelineOperator(task_id="t", pipeline="x.conf", keep_state_on_clear=True)
     assert keep._fresh_start_reason(state, try_number=3, max_tries=3) is None
+    # "Rerun from X" in the checkpoint view, then a clear to apply it: the clear resumes, honouring the edit.
+    state.record_event("rerun_from", by="admin", component="b", invalidated=["b", "c"])
+    assert op._fresh_start_reason(state, try_number=3, max_tries=3) is None
 
 
 @pytest.mark.usefixtures("airflow_db")

@@ -530,11 +530,11 @@ class RecordingSessionManager(SparkSessionManager):
         self.calls = calls
         self.created: list[StubSession] = []
 
-    def _create(self) -> Any:
+    def _create(self) -> tuple[Any, bool]:
         self.calls.append("create-session")
         session = StubSession()
         self.created.append(session)
-        return session
+        return session, True  # created here: owned
 
 
 def test_no_session_is_created_for_plain_components(two_step_pipeline: PipelineConfig, calls: list[str]) -> None:

@@ -11,6 +11,8 @@ Schema history (``schema_version``):
 * (none) – pyspark-pipeline-framework 1.0's format. Loads; its fingerprint never matches ours, so a
   resume from it starts from the beginning (with a warning that says so).
 * 1 – this format. Unknown top-level fields written by a newer 1.x are kept and written back.
+  ``graph`` (each component's ``depends_on``, set by every attempt) was added within version 1: a
+  checkpoint without it loads with an empty graph, and an older 1.x keeps it as an unknown field.
 
 Renaming a stored field breaks in-flight retries of running deployments: add fields, bump the version
 and migrate instead.
@@ -185,6 +187,7 @@ class CheckpointState:
     field_digests: dict[str, dict[str, str]] = field(default_factory=dict)
     attempts: list[AttemptRecord] = field(default_factory=list)
     data_location: str | None = None
+    graph: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
@@ -257,24 +260,28 @@ class CheckpointState:
         resume: dict[str, Any] | None = None,
         data_location: str | None = None,
         meta: dict[str, Any] | None = None,
+        graph: dict[str, list[str]] | None = None,
     ) -> None:
         """Start a new attempt (the previous attempts stay in the history).
 
         ``meta`` holds facts about who ran the attempt (e.g. Airflow's try number and max_tries).
+        ``graph`` maps every component to the names it depends on (for viewers and tools that need the
+        pipeline's shape without its config); ``None`` keeps the stored one.
         """
-        self._do(
-            {
-                "op": "begin",
-                "attempt": attempt,
-                "writer": writer,
-                "pipeline_fingerprint": pipeline_fingerprint,
-                "component_fingerprints": component_fingerprints,
-                "field_digests": field_digests,
-                "resume": resume or {},
-                "data_location": data_location,
-                "meta": meta or {},
-            }
-        )
+        op: dict[str, Any] = {
+            "op": "begin",
+            "attempt": attempt,
+            "writer": writer,
+            "pipeline_fingerprint": pipeline_fingerprint,
+            "component_fingerprints": component_fingerprints,
+            "field_digests": field_digests,
+            "resume": resume or {},
+            "data_location": data_location,
+            "meta": meta or {},
+        }
+        if graph is not None:
+            op["graph"] = {str(k): [str(d) for d in v] for k, v in graph.items()}
+        self._do(op)
 
     def _op_begin(self, op: dict[str, Any]) -> None:
         self.attempts.append(
@@ -291,6 +298,8 @@ class CheckpointState:
         self.component_fingerprints = dict(op["component_fingerprints"])
         self.field_digests = copy.deepcopy(op["field_digests"])
         self.data_location = op.get("data_location") or self.data_location
+        if op.get("graph") is not None:
+            self.graph = {k: list(v) for k, v in op["graph"].items()}
         self.status = CheckpointStatus.IN_PROGRESS
         self.failed_component = None
 
@@ -419,6 +428,8 @@ class CheckpointState:
                 "data_location": self.data_location,
             }
         )
+        if self.graph:
+            out["graph"] = {k: list(v) for k, v in self.graph.items()}
         return out
 
     @classmethod
@@ -458,6 +469,7 @@ class CheckpointState:
             "field_digests",
             "attempts",
             "data_location",
+            "graph",
         }
         try:
             _require(data, "run_id", str)
@@ -478,6 +490,7 @@ class CheckpointState:
                 field_digests=dict(data.get("field_digests") or {}),
                 attempts=[AttemptRecord.from_dict(a) for a in (data.get("attempts") or [])],
                 data_location=data.get("data_location"),
+                graph=_graph_of(data.get("graph")),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, AttributeError) as exc:
@@ -504,6 +517,15 @@ class CheckpointState:
     def copy(self) -> CheckpointState:
         """Return a deep copy without pending operations."""
         return CheckpointState.from_dict(self.to_dict())
+
+
+def _graph_of(value: Any) -> dict[str, list[str]]:
+    """Read the stored dependency graph (absent in checkpoints written before it existed)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        raise ValueError("field 'graph' must map component names to lists of names")
+    return {str(k): [str(d) for d in v] for k, v in value.items()}
 
 
 def _require(data: dict[str, Any], key: str, kind: type) -> None:
