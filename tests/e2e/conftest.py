@@ -1,0 +1,117 @@
+"""Fixtures of the end-to-end tier: each test module starts its services once and always stops them.
+
+* ``airflow_stack``: Airflow (api-server, scheduler, dag-processor) on the example DAGs, parametrized over
+  the metadata database (``sqlite``, ``postgres``); a test can narrow it with
+  ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
+* ``spark_cluster``: a Spark standalone master and worker.
+* ``spark_airflow_stack``: Airflow on SQLite whose connection ``ppf_spark`` points at ``spark_cluster``; the
+  cluster starts in the background while Airflow starts (they are independent until a task runs).
+
+Service logs stay under pytest's temp folder (``service-logs/``) and are quoted in failure messages. At
+the end of the session no process started by this tier may be alive: the check fails the session and
+kills what it found.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import REPO, AirflowStack, SparkStandalone, kill_survivors
+
+EXAMPLE_DAGS = REPO / "example_dags"
+
+
+def _report(text: str) -> None:
+    """Timings go to the terminal even when output is captured (shown with -s or in the log)."""
+    sys.stderr.write(f"\n[e2e] {text}\n")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_surviving_processes() -> Iterator[None]:
+    """Fail the session if any process started by the e2e harness outlives it (and kill those)."""
+    yield
+    time.sleep(0.5)
+    leftovers = kill_survivors()
+    if leftovers:
+        pytest.fail("processes started by the e2e tests survived their fixtures:\n" + "\n".join(leftovers))
+
+
+def copy_dags(target: Path) -> Path:
+    """A private copy of the example DAGs (the dag-processor and tasks may write caches next to them)."""
+    shutil.copytree(EXAMPLE_DAGS, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+@contextmanager
+def running_stack(
+    root: Path, backend: str, extra_env: dict[str, str] | None = None, name: str | None = None
+) -> Iterator[AirflowStack]:
+    """Start an :class:`AirflowStack` on a copy of the example DAGs; stop it whatever happens."""
+    dags = copy_dags(root / "dags")
+    stack = AirflowStack(root, backend=backend, dags_folder=dags, extra_env=extra_env, name=name)
+    began = time.monotonic()
+    try:
+        stack.start()
+        _report(f"{stack.name}: started in {stack.timings['start']:.1f} s ({stack.timings})")
+        yield stack
+    finally:
+        ran = time.monotonic() - began
+        killed = stack.stop()
+        _report(
+            f"{stack.name}: stopped in {stack.timings['stop']:.1f} s, {ran:.1f} s after start began"
+            + (f"; needed SIGKILL: {killed}" if killed else "")
+        )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
+    """Airflow services on the example DAGs with a ``sqlite`` or ``postgres`` metadata DB, once per module."""
+    backend = str(request.param)
+    with running_stack(tmp_path_factory.mktemp(f"airflow-{backend}"), backend) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def _spark_cluster_starting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkStandalone]:
+    """A Spark standalone master and a 2-core worker on loopback, starting in the background."""
+    cluster = SparkStandalone(tmp_path_factory.mktemp("spark-standalone")).start_in_background()
+    try:
+        yield cluster
+    finally:
+        killed = cluster.stop()
+        _report(
+            f"spark standalone: started in {cluster.timings.get('start', -1):.1f} s, "
+            f"stopped in {cluster.timings.get('stop', 0):.1f} s" + (f"; needed SIGKILL: {killed}" if killed else "")
+        )
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(_spark_cluster_starting: SparkStandalone) -> SparkStandalone:
+    """The Spark standalone cluster of this module, up and with an ALIVE worker."""
+    return _spark_cluster_starting.wait_started()
+
+
+@pytest.fixture(scope="module")
+def spark_airflow_stack(
+    _spark_cluster_starting: SparkStandalone, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowStack]:
+    """Airflow (SQLite) with connection ``ppf_spark`` pointing at the Spark cluster (which starts meanwhile)."""
+    cluster = _spark_cluster_starting
+    connection = {
+        "conn_type": "spark",
+        "host": "spark://127.0.0.1",
+        "port": cluster.port,
+        "extra": {"spark.executor.memory": "512m", "spark.cores.max": "1"},
+    }
+    extra_env = {"AIRFLOW_CONN_PPF_SPARK": json.dumps(connection)}
+    with running_stack(tmp_path_factory.mktemp("airflow-spark"), "sqlite", extra_env, "airflow-spark") as stack:
+        cluster.wait_started()
+        yield stack

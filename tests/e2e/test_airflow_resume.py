@@ -1,0 +1,192 @@
+"""Resume on retry with real Airflow services, checked only through the REST API.
+
+The example DAG ``ppf_orders_resume`` fails its pipeline task late on try 1 (``publish_check``); Airflow's
+scheduler retries it, and try 2 must skip the five components try 1 finished. Runs once per metadata
+database (SQLite, PostgreSQL). The mapped example runs on SQLite only (CI time).
+
+The runs of a stack are triggered together as soon as it is up, so that they overlap (PARALLELISM 2);
+each test then waits for its own run and checks it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.e2e.harness import AirflowStack
+
+ORDERS_DAG = "ppf_orders_resume"
+ORDERS_TASK = "orders_daily_revenue"
+EARLY = ["read_orders", "read_customers", "clean_orders", "enrich_orders", "daily_revenue"]
+LATE = ["publish_check", "write_report"]
+
+MAPPED_DAG = "ppf_regions_mapped"
+MAPPED_TASK = "region_report"
+REGION_EARLY = ["read_orders", "read_customers", "region_orders", "top_customers"]
+
+RUN_TIMEOUT = 480  # seconds; a run takes ~1.5-3 min on a loaded 2-core machine
+
+
+@dataclass(frozen=True)
+class Run:
+    dag_id: str
+    run_id: str
+    base_dir: Path
+
+
+#: Example runs triggered on every stack of this module: dag_id -> (conf without base_dir, backends).
+EXAMPLE_RUNS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    ORDERS_DAG: ({"orders": 3000}, ("sqlite", "postgres")),
+    MAPPED_DAG: ({"orders": 1500, "regions": ["north", "west"]}, ("sqlite",)),
+}
+
+
+@pytest.fixture(scope="module")
+def example_runs(airflow_stack: AirflowStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
+    """Trigger this stack's example runs at once; return them by dag_id (tests wait for their own)."""
+    api = airflow_stack.client
+    runs = {}
+    for dag_id, (conf, backends) in EXAMPLE_RUNS.items():
+        if airflow_stack.backend in backends:
+            api.wait_for_dag(dag_id)
+            base = tmp_path_factory.mktemp(f"{dag_id}-{airflow_stack.backend}")
+            runs[dag_id] = Run(dag_id, api.trigger(dag_id, {"base_dir": str(base), **conf}), base)
+    return runs
+
+
+def _excerpt(lines: list[str], limit: int = 60) -> str:
+    return "\n".join(lines[-limit:])
+
+
+def _attempt_summary(state: dict[str, Any]) -> str:
+    return "; ".join(
+        f"attempt {a['attempt']}: {a['status']} ran={a['ran']} skipped={a['skipped']} failed={a['failed']}"
+        for a in state.get("attempts", [])
+    )
+
+
+def test_orders_pipeline_fails_once_then_resumes(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    api = airflow_stack.client
+    run_id, base_dir = example_runs[ORDERS_DAG].run_id, example_runs[ORDERS_DAG].base_dir
+    state = api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT)
+    assert state == "success", f"run {run_id} ended {state}\n{api.run_report(ORDERS_DAG, run_id)}"
+
+    # Airflow's view: try 1 failed, try 2 succeeded.
+    tries = api.tries(ORDERS_DAG, run_id, ORDERS_TASK)
+    assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "success")], tries
+
+    # Task logs: try 1 finished the early components, try 2 planned the resume and skipped them.
+    log1 = api.logs(ORDERS_DAG, run_id, ORDERS_TASK, 1)
+    log2 = api.logs(ORDERS_DAG, run_id, ORDERS_TASK, 2)
+    for name in EARLY:
+        assert any(re.search(rf"\] {name} ✓ ", line) for line in log1), f"no '{name} ✓' in try 1:\n{_excerpt(log1)}"
+    assert any("publish_check ✗" in line for line in log1), _excerpt(log1)
+    # The resume plan is a collapsible group ("::group::Resume plan..." ... "::endgroup::") that says so.
+    starts = [i for i, line in enumerate(log2) if line.startswith("::group::Resume plan")]
+    assert starts, f"no resume plan group in try 2:\n{_excerpt(log2)}"
+    ends = [i for i, line in enumerate(log2) if line == "::endgroup::" and i > starts[0]]
+    assert ends, f"the resume plan group is not closed:\n{_excerpt(log2)}"
+    plan = "\n".join(log2[starts[0] : ends[0]])
+    assert "resuming after attempt 1 (failed): skipping 5 of 7 components" in plan, plan
+    for name in EARLY:
+        assert re.search(rf"\b{name}\s+skip\s+completed in attempt 1", plan), f"{name} not planned as skip:\n{plan}"
+    for name in EARLY:
+        assert any(re.search(rf"\] {name} skipped \(completed in attempt 1\)", line) for line in log2), (
+            f"try 2 did not log '{name} skipped (completed in attempt 1)':\n{_excerpt(log2)}"
+        )
+        assert not any(re.search(rf"\] {name} ✓ ", line) for line in log2), f"try 2 reran {name}"
+    for name in LATE:
+        assert any(re.search(rf"\] {name} ✓ ", line) for line in log2), f"no '{name} ✓' in try 2:\n{_excerpt(log2)}"
+
+    # The checkpoint in Airflow's task state store, as the REST API shows it.
+    store = api.state_store(ORDERS_DAG, run_id, ORDERS_TASK)
+    assert {"ppf_checkpoint", "ppf_summary"} <= set(store), sorted(store)
+    head = api.state_store(ORDERS_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")
+    assert head["encoding"] == "json", head.get("encoding")
+    checkpoint = head["state"]
+    assert checkpoint["run_id"] == f"{ORDERS_DAG}/{run_id}/{ORDERS_TASK}"
+    assert checkpoint["status"] == "completed", _attempt_summary(checkpoint)
+    assert checkpoint["completed_components"] == EARLY + LATE
+    first, second = checkpoint["attempts"]
+    summary = _attempt_summary(checkpoint)
+    assert (first["attempt"], first["status"], first["failed"]) == (1, "failed", "publish_check"), summary
+    assert first["ran"] == EARLY, summary
+    assert first["skipped"] == [], summary
+    assert (second["attempt"], second["status"], second["failed"]) == (2, "completed", None), summary
+    assert second["skipped"] == first["ran"], summary
+    assert second["ran"] == LATE, summary
+    for name in EARLY:
+        assert checkpoint["components"][name]["attempt"] == 1, name
+    for name in LATE:
+        assert checkpoint["components"][name]["attempt"] == 2, name
+    assert store["ppf_summary"]["status"] == "completed", store["ppf_summary"]
+
+    # The XCom summary of try 2.
+    result = api.xcom(ORDERS_DAG, run_id, ORDERS_TASK)
+    assert result["status"] == "success", result
+    assert result["try_number"] == 2, result
+    assert result["resumed"] is True, result
+    assert result["skipped"] == EARLY, result
+    assert [r["name"] for r in result["ran"]] == LATE, result
+
+    # The "Checkpoint" extra link points at the checkpoint view of exactly this task instance.
+    links = api.links(ORDERS_DAG, run_id, ORDERS_TASK)
+    url = links.get("Checkpoint")
+    assert url, links
+    assert "/ppf/checkpoint?" in url, url
+    query = parse_qs(urlsplit(url).query)
+    assert query["dag_id"] == [ORDERS_DAG], url
+    assert query["run_id"] == [run_id], url
+    assert query["task_id"] == [ORDERS_TASK], url
+
+    # And the pipeline really wrote its report.
+    report = base_dir / "report" / run_id.replace(":", "_") / "daily_revenue"
+    assert (report / "_SUCCESS").exists(), f"no report at {report}"
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_mapped_instances_each_resume_from_their_own_checkpoint(
+    airflow_stack: AirflowStack, example_runs: dict[str, Run]
+) -> None:
+    api = airflow_stack.client
+    run_id, base_dir = example_runs[MAPPED_DAG].run_id, example_runs[MAPPED_DAG].base_dir
+    state = api.wait_for_run(MAPPED_DAG, run_id, timeout=RUN_TIMEOUT)
+    assert state == "success", f"run {run_id} ended {state}\n{api.run_report(MAPPED_DAG, run_id)}"
+
+    instances = sorted(
+        (ti for ti in api.task_instances(MAPPED_DAG, run_id) if ti["task_id"] == MAPPED_TASK),
+        key=lambda ti: ti["map_index"],
+    )
+    assert [ti["map_index"] for ti in instances] == [0, 1], instances
+    run_ids = set()
+    for map_index in (0, 1):
+        tries = api.tries(MAPPED_DAG, run_id, MAPPED_TASK, map_index)
+        assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "success")], (map_index, tries)
+
+        head = api.state_store(MAPPED_DAG, run_id, MAPPED_TASK, "ppf_checkpoint", map_index=map_index)
+        checkpoint = head["state"]
+        summary = _attempt_summary(checkpoint)
+        run_ids.add(checkpoint["run_id"])
+        assert checkpoint["run_id"] == f"{MAPPED_DAG}/{run_id}/{MAPPED_TASK}[{map_index}]"
+        assert checkpoint["status"] == "completed", summary
+        first, second = checkpoint["attempts"]
+        assert (first["failed"], first["ran"]) == ("flaky_upload_gate", REGION_EARLY), summary
+        assert second["skipped"] == REGION_EARLY, summary
+        assert second["ran"] == ["flaky_upload_gate", "write_top_customers"], summary
+
+        result = api.xcom(MAPPED_DAG, run_id, MAPPED_TASK, map_index=map_index)
+        assert (result["status"], result["skipped"]) == ("success", REGION_EARLY), result
+        link = api.links(MAPPED_DAG, run_id, MAPPED_TASK, map_index=map_index).get("Checkpoint") or ""
+        assert parse_qs(urlsplit(link).query).get("map_index") == [str(map_index)], link
+    assert len(run_ids) == 2, run_ids
+
+    # The unmapped namespace (-1) of a mapped task stays empty.
+    assert api.state_store(MAPPED_DAG, run_id, MAPPED_TASK) == {}
+    for region in ("north", "west"):
+        out = base_dir / "report" / run_id.replace(":", "_") / region / "top_customers"
+        assert (out / "_SUCCESS").exists(), f"no output at {out}"
