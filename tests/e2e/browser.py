@@ -66,7 +66,9 @@ class HeadlessChromium:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/json/list", timeout=2) as resp:
                     targets = json.load(resp)
                 page = next(t for t in targets if t["type"] == "page")
-                return connect(page["webSocketDebuggerUrl"], max_size=64_000_000)
+                connection = connect(page["webSocketDebuggerUrl"], max_size=64_000_000, legacy=True)
+                assert isinstance(connection, ClientConnection)
+                return connection
             except (OSError, StopIteration, ValueError):
                 time.sleep(0.2)
         self.close()

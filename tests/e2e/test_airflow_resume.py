@@ -190,3 +190,93 @@ def test_mapped_instances_each_resume_from_their_own_checkpoint(
     for region in ("north", "west"):
         out = base_dir / "report" / run_id.replace(":", "_") / region / "top_customers"
         assert (out / "_SUCCESS").exists(), f"no output at {out}"
+
+
+# -- the checkpoint inspector (airflow-ppf's plugin) on the real api-server ----------------------------
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def _inspector_query(run_id: str) -> dict[str, Any]:
+    return {"dag_id": ORDERS_DAG, "run_id": run_id, "task_id": ORDERS_TASK, "map_index": -1}
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_checkpoint_view_api_is_behind_airflow_auth(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    from tests.e2e.harness import AirflowClient
+
+    api = airflow_stack.client
+    run_id = example_runs[ORDERS_DAG].run_id
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    query = _inspector_query(run_id)
+
+    anonymous = AirflowClient(airflow_stack.base_url)
+    for path in ("/ppf/api/checkpoint", "/ppf/checkpoint", "/ppf/api/run"):
+        anonymous.request("GET", path, params=query, expect=(401,))
+    anonymous.request(
+        "POST", "/ppf/api/checkpoint/rerun", params=query, json={"component": "clean_orders"}, expect=(401,)
+    )
+
+    viewer = AirflowClient(airflow_stack.base_url).login("viewer", AirflowStack.PASSWORDS["viewer"])
+    payload = viewer.get("/ppf/api/checkpoint", params=query)
+    assert payload["store"] == "task_state", payload.get("store")
+    assert payload["can_edit"] is False
+    report = payload["checkpoint"]
+    states = {node["name"]: node["state"] for node in report["graph"]["nodes"]}
+    assert states == {**dict.fromkeys(EARLY, "skipped"), **dict.fromkeys(LATE, "done")}, states
+    assert {(e["from"], e["to"]) for e in report["graph"]["edges"]} >= {("read_orders", "clean_orders")}
+    assert [a["attempt"] for a in report["attempts"]] == [1, 2]
+    assert report["time_saved_ms"]["latest"] > 0
+    # Viewers may look but not edit.
+    viewer.request("POST", "/ppf/api/checkpoint/rerun", params=query, json={"component": "clean_orders"}, expect=(403,))
+    viewer.request("POST", "/ppf/api/checkpoint/reset", params=query, json={}, expect=(403,))
+    # Bad input gets a clear 4xx, never a traceback.
+    bad = viewer.request(
+        "GET", "/ppf/api/checkpoint", params={**query, "map_index": "x' OR 1=1"}, expect=(200, 404, 422)
+    )
+    assert "Traceback" not in bad.text
+    # Nothing secret in the page: no passwords of this deployment, no JWT.
+    page = viewer.request("GET", "/ppf/checkpoint", params=query).text
+    for secret in AirflowStack.PASSWORDS.values():
+        assert secret not in page
+        assert secret not in str(payload)
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    """Headless Chromium opens the task instance's "Checkpoint" tab in Airflow's UI (the plugin in an iframe)."""
+    import json
+    from urllib.parse import quote
+
+    from tests.e2e.browser import HeadlessChromium
+
+    api = airflow_stack.client
+    run_id = example_runs[ORDERS_DAG].run_id
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    token = api.token("admin", AirflowStack.PASSWORDS["admin"])
+    tab = f"/dags/{ORDERS_DAG}/runs/{quote(run_id, safe='')}/tasks/{ORDERS_TASK}/plugin/ppf-checkpoint"
+    browser = HeadlessChromium()
+    try:
+        browser.set_cookie(airflow_stack.base_url, "_token", token)
+        browser.navigate(airflow_stack.base_url + tab)
+        frame = "document.querySelector('iframe')"
+        src = browser.wait_for(f"{frame} && {frame}.src", timeout=90)
+        assert "/ppf/checkpoint?" in src, src
+        inner = f"{frame}.contentDocument"
+        browser.wait_for(f"{inner} && {inner}.body && {inner}.body.dataset.ready === '1'", timeout=90)
+        nodes = browser.evaluate(
+            f"JSON.stringify([...{inner}.querySelectorAll('#ppf-graph g.node')]"
+            ".map(n => [n.dataset.name, n.dataset.state]))"
+        )
+        edges = browser.evaluate(f"{inner}.querySelectorAll('#ppf-graph path.edge').length")
+        attempts = browser.evaluate(
+            f"JSON.stringify([...{inner}.querySelectorAll('#ppf-attempts tbody tr')]"
+            ".map(r => [r.dataset.attempt, r.dataset.status]))"
+        )
+        shot = browser.screenshot(ARTIFACTS / "checkpoint-view.png")
+    finally:
+        browser.close()
+    assert dict(json.loads(nodes)) == {**dict.fromkeys(EARLY, "skipped"), **dict.fromkeys(LATE, "done")}, nodes
+    assert edges >= 6, edges
+    assert json.loads(attempts) == [["1", "failed"], ["2", "completed"]], attempts
+    assert shot.stat().st_size > 10_000
