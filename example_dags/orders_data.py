@@ -40,6 +40,13 @@ def generate(out: Path, orders: int = 200_000, customers: int = 5_000, seed: int
             writer.writerow([oid, customer, day.isoformat(), f"{amount:.2f}", rng.choice(STATUSES)])
 
 
+def write_run_data(base_dir: str, run_id: str, orders: int) -> str:
+    """Write one DAG run's input files under ``<base_dir>/data/<run_id>`` and return that folder."""
+    out = Path(base_dir) / "data" / run_id.replace(":", "_")
+    generate(out, orders=orders)
+    return str(out)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path)

@@ -12,6 +12,7 @@ Watch it in the UI: the task log shows the resume plan (collapsible) and one lin
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -29,18 +30,16 @@ with DAG(
 ) as dag:
 
     @task
-    def make_input_data(**context: object) -> str:
+    def make_input_data(**context: Any) -> str:
         """Write this run's input CSV files (deterministic) and return their folder."""
         import sys
         from pathlib import Path
 
         sys.path.insert(0, str(Path(__file__).parent))
-        from orders_data import generate
+        from orders_data import write_run_data
 
         params = context["params"]
-        out = Path(params["base_dir"]) / "data" / str(context["run_id"]).replace(":", "_")  # type: ignore[index]
-        generate(out, orders=int(params["orders"]))  # type: ignore[index]
-        return str(out)
+        return write_run_data(params["base_dir"], str(context["run_id"]), int(params["orders"]))
 
     data_dir = make_input_data()
 

@@ -7,6 +7,7 @@ checkpoint (the checkpoint run id includes the map index, and the task state sto
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import DAG, task
 
@@ -26,27 +27,24 @@ with DAG(
 ) as dag:
 
     @task
-    def make_input_data(**context: object) -> str:
-        """Write this run's input CSV files and return their folder."""
+    def make_input_data(**context: Any) -> str:
+        """Write this run's input CSV files (deterministic) and return their folder."""
         import sys
         from pathlib import Path
 
         sys.path.insert(0, str(Path(__file__).parent))
-        from orders_data import generate
+        from orders_data import write_run_data
 
         params = context["params"]
-        out = Path(params["base_dir"]) / "data" / str(context["run_id"]).replace(":", "_")  # type: ignore[index]
-        generate(out, orders=int(params["orders"]))  # type: ignore[index]
-        return str(out)
+        return write_run_data(params["base_dir"], str(context["run_id"]), int(params["orders"]))
 
     @task
-    def region_vars(data_dir: str, **context: object) -> list[dict[str, str]]:
+    def region_vars(data_dir: str, **context: Any) -> list[dict[str, str]]:
         """One set of pipeline variables per region."""
         params = context["params"]
-        report = f"{params['base_dir']}/report/{str(context['run_id']).replace(':', '_')}"  # type: ignore[index]
+        report = f"{params['base_dir']}/report/{str(context['run_id']).replace(':', '_')}"
         return [
-            {"DATA_DIR": data_dir, "REGION": region, "OUTPUT_DIR": f"{report}/{region}"}
-            for region in params["regions"]  # type: ignore[index]
+            {"DATA_DIR": data_dir, "REGION": region, "OUTPUT_DIR": f"{report}/{region}"} for region in params["regions"]
         ]
 
     PipelineOperator.partial(

@@ -31,7 +31,11 @@ with DAG(
     PipelineOperator(
         task_id="squares",
         spark_conn_id="ppf_spark",
-        spark_conf={"spark.sql.shuffle.partitions": "2", "spark.executor.cores": "1"},
+        spark_conf={
+            "spark.sql.shuffle.partitions": "2",
+            "spark.executor.cores": "1",
+            "spark.ui.showConsoleProgress": "false",
+        },
         pipeline={
             "name": "squares",
             "components": [

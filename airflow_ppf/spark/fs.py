@@ -16,7 +16,15 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["DataFileSystem", "HadoopFileSystem", "LocalFileSystem", "filesystem_for", "is_local_uri", "join_uri"]
+__all__ = [
+    "DataFileSystem",
+    "HadoopFileSystem",
+    "LocalFileSystem",
+    "filesystem_for",
+    "fsync_dir",
+    "is_local_uri",
+    "join_uri",
+]
 
 
 class DataFileSystem(Protocol):
@@ -84,7 +92,7 @@ class LocalFileSystem:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def delete(self, uri: str) -> bool:
         path = _local(uri)
@@ -102,7 +110,7 @@ class LocalFileSystem:
             raise FileExistsError(f"cannot rename {src} to {dst}: the target exists")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(_local(src), target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def list_dir(self, uri: str) -> list[str]:
         path = _local(uri)
@@ -117,7 +125,8 @@ class LocalFileSystem:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (fsync of the directory itself)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

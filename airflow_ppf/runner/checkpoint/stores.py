@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from airflow_ppf.runner.checkpoint.errors import CheckpointCorruptError, CheckpointError
 from airflow_ppf.runner.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.spark.fs import fsync_dir
 
 __all__ = [
     "CheckpointInfo",
@@ -120,14 +121,6 @@ def _dump(state: CheckpointState, journal_seq: int) -> bytes:
 def _journal_line(seq: int, op: dict[str, Any]) -> bytes:
     body = json.dumps({"seq": seq, "op": op}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return b"%08x %s\n" % (zlib.crc32(body), body)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _make_dirs(folder: Path) -> None:
@@ -294,7 +287,7 @@ class LocalCheckpointStore:
         finally:
             os.close(fd)
         if created:
-            _fsync_dir(journal.parent)
+            fsync_dir(journal.parent)
         tracked.seq += len(lines)
         tracked.since_snapshot += len(lines)
         tracked.journal = _stat_key(journal)
@@ -318,7 +311,7 @@ class LocalCheckpointStore:
         # The journal's changes are now in the snapshot (journal_seq tells a reader to skip them even if
         # we die before the unlink below).
         journal.unlink(missing_ok=True)
-        _fsync_dir(folder)
+        fsync_dir(folder)
 
     # -- load -------------------------------------------------------------------------------------------
 
@@ -463,7 +456,7 @@ class LocalCheckpointStore:
             # Journal first: a journal without a snapshot is never read, a snapshot without its journal is.
             journal.unlink(missing_ok=True)
             snapshot.unlink(missing_ok=True)
-            _fsync_dir(snapshot.parent)
+            fsync_dir(snapshot.parent)
             self._tracked.pop((name, run_id), None)
         lock.unlink(missing_ok=True)
         return existed
@@ -487,7 +480,7 @@ class LocalCheckpointStore:
                     os.replace(path, target)
                     moved.append(target)
             if moved:
-                _fsync_dir(snapshot.parent)
+                fsync_dir(snapshot.parent)
             self._tracked.pop((pipeline_name, run_id), None)
         return moved
 
