@@ -30,7 +30,13 @@ class ViewIO:
     @classmethod
     def of(cls, component: object) -> ViewIO:
         """Read the declared views of a component (``()`` declared means "none")."""
-        return cls(_views(component, "input_views"), _views(component, "output_views"))
+        return cls(_views(component, "input_views"), cls.outputs_of(component))
+
+    @staticmethod
+    def outputs_of(component: object) -> tuple[str, ...] | None:
+        """Read only the declared output views of a component (cheap: a SQL component's inputs come from
+        parsing its SQL, its outputs do not)."""
+        return _views(component, "output_views")
 
 
 def _views(component: object, attr: str) -> tuple[str, ...] | None:

@@ -9,6 +9,7 @@ starts; a view that is missing or damaged makes its producer run again instead o
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from airflow_ppf.runner.checkpoint.fingerprint import (
     compute_pipeline_fingerprint,
 )
 from airflow_ppf.runner.checkpoint.resume import OnConfigChange, ResumePlan
-from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
+from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer, ViewNotSavedError
 from airflow_ppf.runner.checkpoint.state import CheckpointState, CheckpointStatus, new_writer_id
 from airflow_ppf.runner.checkpoint.stores import CheckpointStore
 from airflow_ppf.runner.dataflow import ViewIO, needed_downstream, views_to_restore
@@ -29,6 +30,8 @@ from airflow_ppf.runner.results import PipelineResultStatus
 from airflow_ppf.runner.simple_runner import ComponentRunListener
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from airflow_ppf.config.models import ComponentConfig, PipelineConfig
     from airflow_ppf.runner.results import PipelineResult
     from airflow_ppf.runner.simple_runner import SimplePipelineRunner
@@ -71,7 +74,10 @@ class CheckpointHooks(NoOpHooks):
         resume_plan: the plan this attempt follows; its summary is kept in the attempt history.
         data_location: where views are saved (any Spark-writable URI). Default: the store's own data
             folder (``<base_dir>/_data`` for :class:`LocalCheckpointStore`); ``None`` there disables saving.
-        keep_saved_views: keep saved views after the pipeline completes (default: delete them).
+        keep_saved_views: keep saved views after the pipeline completes (default: delete them). Saved
+            views are read in place of the views they were saved from, so after the deletion the temp
+            views a run leaves in its session cannot be read any more: keep them to use those views
+            after the run (in a notebook, a test).
         attempt_meta: facts kept with this attempt in the history (e.g. Airflow's ``max_tries``).
 
     A component that runs again although it was recorded as done (a rerun) is marked not done *before*
@@ -114,6 +120,7 @@ class CheckpointHooks(NoOpHooks):
         self.attempt_meta = dict(attempt_meta or {})
         self.materializer: ViewMaterializer | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
+        self._reruns: dict[str, str] = {}
 
     # -- preparing a run: restore saved views, decide reruns ------------------------------------------
 
@@ -123,60 +130,102 @@ class CheckpointHooks(NoOpHooks):
         """Restore the views skipped components produced; return ``{name: why}`` for those that must rerun.
 
         Called by the runner before ``before_pipeline``. A recorded view that a component about to run
-        reads is checked (it exists, its commit marker is there, its schema matches) and re-registered;
+        reads is checked (its copy, commit marker, files, schema and row count) and re-registered;
         if it is unusable its producer reruns, and so on upstream for whatever that producer reads.
+        Without a data location nothing was saved: a needed view must already be in the runner's session
+        (a resume in the same process), else its producer reruns.
         """
         config = runner.config
         self._loaded = self.store.load(self.run_id, config.name)
         self.materializer = None
-        if self.data_location is None:
-            return {}
-        self.materializer = ViewMaterializer(self.data_location, config.name, self.run_id, runner.spark_manager.get)
-        runner.listeners.append(_SaveViews(self, runner, components))
+        self._reruns = {}
         state = self._loaded
-        if state is None:
+        if self.data_location is not None:
+            self.materializer = ViewMaterializer(self.data_location, config.name, self.run_id, runner.spark_manager.get)
+            runner.listeners.append(_SaveViews(self, runner, components))
+        if state is None or not skip:
+            self._clean_up(state)
             return {}
-        io = {name: _recorded_io(component, state, name) for name, component in components.items()}
+        # What a skipped component reads matters only if it runs again: asking a SQL component means
+        # parsing its SQL, which costs a second or so in a new JVM.
+        io = {name: _recorded_io(c, state, name, with_inputs=name not in skip) for name, c in components.items()}
+        if self.materializer is not None and views_to_restore(config, set(components) - skip, skip, io):
+            # Checking and restoring saved copies needs Spark anyway; started now (a failure to start it
+            # fails the run here instead of passing for damaged copies). Once it runs, SQL components
+            # can tell which views they read, so only those views are checked and restored.
+            runner.spark_manager.get()
+            for name in set(components) - skip:
+                io[name] = _recorded_io(components[name], state, name)
+        started = time.monotonic()
         reruns: dict[str, str] = {}
         restorable: list[dict[str, Any]] = []
         broken: dict[str, str] = {"": ""}
+        checked: dict[tuple[str, str], str | None] = {}
         while broken:  # each round may turn skips into reruns, which may need more views
             needs = views_to_restore(config, set(components) - skip, skip, io)
             restorable, broken = [], {}
             for (producer, view), readers in needs.items():
                 record = next((o for o in state.components[producer].outputs if o.get("view") == view), None)
-                problem = self._check_saved(config, producer, view, readers[0], record)
-                if problem is None and record is not None:
+                if (producer, view) not in checked:
+                    checked[producer, view] = self._check_saved(runner, config, producer, view, readers[0], record)
+                problem = checked[producer, view]
+                if problem is None and record is not None and record.get("path"):
                     restorable.append(record)
                 elif problem is not None:
                     broken.setdefault(producer, problem)
             for producer, problem in broken.items():
                 skip.discard(producer)
                 reruns[producer] = problem
-        for record in restorable:
-            self.materializer.restore(record)
-        if restorable:
+                io[producer] = _recorded_io(components[producer], state, producer)
+        if self.materializer is not None:
+            for record in restorable:
+                self.materializer.restore(record)
+        if restorable and self.materializer is not None:
             self._events.append(
                 (
                     "restored_views",
-                    {"views": [r["view"] for r in restorable], "bytes": self.materializer.restored_bytes},
+                    {
+                        "views": [r["view"] for r in restorable],
+                        "bytes": self.materializer.restored_bytes,
+                        "seconds": round(time.monotonic() - started, 3),
+                    },
                 )
             )
-        if state.data_location:
-            removed = self.materializer.remove_unreferenced(state.saved_view_paths())
-            if removed:
-                self._events.append(("cleaned_up", {"paths": removed, "why": "unfinished or superseded saved views"}))
+        if reruns:
+            self._events.append(("reruns", {"components": dict(reruns)}))
+            if self.resume_plan is not None:
+                self.resume_plan.mark_reruns(reruns)
+        self._reruns = dict(reruns)
+        self._clean_up(state)
         return reruns
 
+    def _clean_up(self, state: CheckpointState | None) -> None:
+        """Delete saved copies the checkpoint does not reference (unfinished or superseded writes)."""
+        if state is None or self.materializer is None or not state.data_location:
+            return
+        removed = self.materializer.remove_unreferenced(state.saved_view_paths())
+        if removed:
+            self._events.append(("cleaned_up", {"paths": removed, "why": "unfinished or superseded saved views"}))
+
     def _check_saved(
-        self, config: PipelineConfig, producer: str, view: str, reader: str, record: dict[str, Any] | None
+        self,
+        runner: SimplePipelineRunner,
+        config: PipelineConfig,
+        producer: str,
+        view: str,
+        reader: str,
+        record: dict[str, Any] | None,
     ) -> str | None:
-        assert self.materializer is not None
+        if self.materializer is None:
+            session = runner.spark_manager.peek()
+            if session is not None and _has_temp_view(session, view):
+                return None  # a resume in the same session: the view is still there
+            return f"its view '{view}' (read by {reader}) was not saved (no data location) and is not in this session"
         if record is None or not record.get("path"):
-            problem = f"its view '{view}' (read by {reader}) was not saved"
-            if _policy(config, producer) is MaterializePolicy.NEVER:
-                problem += " (materialize = never)"
-            return problem
+            why = (record or {}).get("not_saved")
+            if why is None and _policy(config, producer) is MaterializePolicy.NEVER:
+                why = "materialize = never"
+            return f"its view '{view}' (read by {reader}) was not saved" + (f" ({why})" if why else "")
         return self.materializer.verify(record)
 
     def _save_views(
@@ -193,14 +242,27 @@ class CheckpointHooks(NoOpHooks):
         policy = _policy(runner.config, config.name)
         if policy is MaterializePolicy.NEVER:
             to_save: list[str] = []
+            why = "materialize = never"
         elif policy is MaterializePolicy.ALWAYS:
             to_save = outputs
+            why = ""
         else:
             pending = {n for n in io if n not in runner.done and n != config.name}
             to_save = needed_downstream(runner.config, config.name, outputs, io, pending)
+            why = "no component still to run reads it (materialize = auto)"
         attempt = self.state.attempt if self.state else 0
-        records = [self.materializer.save(config.name, view, attempt) for view in to_save]
-        records += [{"view": v} for v in outputs if v not in to_save]
+        records: list[dict[str, Any]] = []
+        for view in outputs:
+            if view not in to_save:
+                records.append({"view": view, "not_saved": why})
+                continue
+            try:
+                records.append(self.materializer.save(config.name, view, attempt))
+            except ViewNotSavedError as exc:
+                log.warning(
+                    "View %r of %s is not saved (a resume will run %s again): %s", view, config.name, config.name, exc
+                )
+                records.append({"view": view, "not_saved": str(exc)})
         self.record_outputs(config.name, records)
 
     def _save(self) -> None:
@@ -225,6 +287,7 @@ class CheckpointHooks(NoOpHooks):
             resume=self.resume_plan.summary() if self.resume_plan else None,
             data_location=self.data_location,
             meta=self.attempt_meta,
+            graph={c.name: list(c.depends_on) for c in config.components},
         )
         for event, details in self._events:
             state.record_event(event, **details)
@@ -253,7 +316,8 @@ class CheckpointHooks(NoOpHooks):
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         if self.state is not None and config.name in self.state.completed_components:
-            self.state.invalidate([config.name], "running again")
+            why = self._reruns.get(config.name)
+            self.state.invalidate([config.name], f"running again: {why}" if why else "running again")
             self._save()
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
@@ -299,29 +363,90 @@ def _policy(config: PipelineConfig, name: str) -> MaterializePolicy:
     return (comp.materialize if comp is not None and comp.materialize else None) or config.materialize
 
 
-def _recorded_io(component: Component, state: CheckpointState, name: str) -> ViewIO:
-    """Declared views of a component, completed with the outputs its checkpoint record lists."""
-    io = ViewIO.of(component)
+def _recorded_io(component: Component, state: CheckpointState, name: str, *, with_inputs: bool = True) -> ViewIO:
+    """Declared views of a component, completed with the outputs its checkpoint record lists.
+
+    Without ``with_inputs`` its inputs are not asked for (and left unknown).
+    """
+    io = ViewIO.of(component) if with_inputs else ViewIO(None, ViewIO.outputs_of(component))
     record = state.components.get(name)
     if io.outputs is None and record is not None and name in state.completed_components:
         return ViewIO(io.inputs, tuple(o["view"] for o in record.outputs if o.get("view")))
     return io
 
 
+def _has_temp_view(spark: SparkSession, view: str) -> bool:
+    try:
+        return bool(spark.catalog.tableExists(view))
+    except Exception:
+        return False
+
+
+def _temp_views(spark: SparkSession) -> dict[str, Any]:
+    """``{view: identity}`` of the session's temp views; the identity (the JVM plan object the view is
+    registered with) changes when a view is replaced, and is ``None`` without a JVM (Spark Connect)."""
+    catalog: Any = None
+    try:
+        catalog = spark._jsparkSession.sessionState().catalog()
+    except Exception:
+        catalog = None
+    views: dict[str, Any] = {}
+    for table in spark.catalog.listTables():
+        if not table.isTemporary:
+            continue
+        plan = None
+        if catalog is not None:
+            try:
+                found = catalog.getTempView(table.name)
+                plan = found.get() if found.isDefined() else None
+            except Exception:
+                plan = None
+        views[table.name] = plan
+    return views
+
+
+def _changed_views(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Views created, or replaced (registered again), between two :func:`_temp_views` snapshots."""
+    changed = []
+    for name, plan in after.items():
+        if name not in before:
+            changed.append(name)
+        elif plan is not None and before[name] is not None:
+            try:
+                same = bool(plan.equals(before[name]))
+            except Exception:
+                same = True
+            if not same:
+                changed.append(name)
+    return sorted(changed)
+
+
 class _SaveViews(ComponentRunListener):
-    """Runner listener: after a component finishes, save the views it produced that are still needed."""
+    """Runner listener: after a component finishes, save the views it produced that are still needed.
+
+    Components that do not declare their views (custom :class:`DataFlow` classes) are watched: the temp
+    views they create or replace are taken as theirs.
+    """
 
     def __init__(self, hooks: CheckpointHooks, runner: SimplePipelineRunner, components: Mapping[str, Component]):
         self.hooks = hooks
         self.runner = runner
+        self.components = components
         self.io = {name: ViewIO.of(c) for name, c in components.items()}
-        self._before: set[str] = set()
+        self._before: dict[str, Any] = {}
 
-    def _temp_views(self) -> set[str]:
+    def _temp_views(self) -> dict[str, Any]:
         spark = self.runner.spark_manager.peek()
-        if spark is None:
-            return set()
-        return {t.name for t in spark.catalog.listTables() if t.isTemporary}
+        return {} if spark is None else _temp_views(spark)
+
+    def _refresh_unknown_inputs(self) -> None:
+        """Ask again the components still to run whose inputs were unknown: before Spark started (a new
+        process), SQL components cannot tell which views they read; now they can."""
+        for name, io in self.io.items():
+            if io.inputs is None and name not in self.runner.done:
+                inputs = ViewIO.of(self.components[name]).inputs
+                if inputs is not None:
+                    self.io[name] = ViewIO(inputs, io.outputs)
 
     def before_run(self, config: ComponentConfig, component: Component) -> None:
         if isinstance(component, DataFlow) and self.io[config.name].outputs is None:
@@ -331,7 +456,8 @@ class _SaveViews(ComponentRunListener):
         io = self.io[config.name]
         if not io.outputs and io.outputs is not None:
             return
-        new = sorted(self._temp_views() - self._before) if io.outputs is None else []
+        new = _changed_views(self._before, self._temp_views()) if io.outputs is None else []
         if io.outputs is None:
             self.io[config.name] = ViewIO(io.inputs, tuple(new))
+        self._refresh_unknown_inputs()
         self.hooks._save_views(self.runner, config, component, self.io, new)

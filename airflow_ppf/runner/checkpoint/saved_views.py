@@ -8,10 +8,16 @@ Layout under the data location (any Spark-writable URI)::
 A copy is complete only when its commit marker exists: the marker is written after Spark's job commit,
 so a write that dies halfway leaves a folder without it, which is never restored and is cleaned up.
 Each copy gets a fresh folder, so nothing is ever overwritten in place.
+
+The marker lists the copy's files and their sizes, its schema and its row count. Before a copy is
+restored, :meth:`ViewMaterializer.verify` checks all of them (the row count by reading every file's
+footer, a cheap Spark job), so a deleted, truncated or overwritten file makes its producer run again
+instead of failing the component that reads the view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,9 +32,9 @@ from airflow_ppf.runner.report import describe_error
 from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["COMMIT_MARKER", "ViewMaterializer"]
+__all__ = ["COMMIT_MARKER", "ViewMaterializer", "ViewNotSavedError"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,11 @@ COMMIT_MARKER = "_PPF_COMMITTED"
 
 def _schema_hash(schema_json: str) -> str:
     return hashlib.sha256(schema_json.encode("utf-8")).hexdigest()[:16]
+
+
+class ViewNotSavedError(RuntimeError):
+    """Spark refused to write the view as parquet before writing anything (e.g. duplicate column names,
+    which a view made by a join can have); the view stays as it is and is recorded as not saved."""
 
 
 class ViewMaterializer:
@@ -56,6 +67,8 @@ class ViewMaterializer:
         self._fs: DataFileSystem | None = None
         self.restore_seconds = 0.0
         self.restored_bytes = 0
+        # Frames read by verify(), reused by restore().
+        self._verified: dict[str, DataFrame] = {}
 
     @property
     def fs(self) -> DataFileSystem:
@@ -69,23 +82,43 @@ class ViewMaterializer:
 
         Downstream components then read the saved copy instead of recomputing the view's lineage.
         Returns the output record kept in the checkpoint.
+
+        Raises:
+            ViewNotSavedError: Spark refused the view before writing anything (nothing is left behind).
+            Exception: the write failed while running (the view's own computation failed, or storage);
+                the unfinished folder is removed.
         """
         spark = self._spark()
         target = join_uri(
             self.run_root, safe_file_name(component), safe_file_name(view), f"a{attempt}-{uuid.uuid4().hex[:8]}"
         )
         started = time.monotonic()
-        spark.table(view).write.mode("errorifexists").parquet(target)
-        saved = spark.read.parquet(target)
+        original = spark.table(view)
+        counted, rows_of = _counting(original)
+        try:
+            counted.write.mode("errorifexists").parquet(target)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self.fs.delete(target)
+            if _is_analysis_error(exc):
+                raise ViewNotSavedError(f"Spark cannot save it as parquet: {describe_error(exc, 200)}") from exc
+            raise
+        # Read back with the view's own schema: the same as Spark would infer from the files (all columns
+        # nullable), without the job that inference costs.
+        saved = spark.read.schema(original.schema).parquet(target)
+        schema_json = saved.schema.json()
+        rows = rows_of()
+        files = self._list_files(target)
         record: dict[str, Any] = {
             "view": view,
             "path": target,
             "format": "parquet",
-            "schema_hash": _schema_hash(saved.schema.json()),
-            "rows": saved.count(),
-            "bytes": self.fs.size(target),
+            "schema_hash": _schema_hash(schema_json),
+            "rows": saved.count() if rows is None else rows,
+            "bytes": sum(files.values()),
         }
-        self.fs.write_text(join_uri(target, COMMIT_MARKER), json.dumps({**record, "committed_at": utcnow()}))
+        marker = {**record, "schema": schema_json, "files": files, "committed_at": utcnow()}
+        self.fs.write_text(join_uri(target, COMMIT_MARKER), json.dumps(marker))
         saved.createOrReplaceTempView(view)
         log.info(
             "Saved view %r of %s: %d rows, %.1f MB in %.1f s (%s)",
@@ -99,7 +132,12 @@ class ViewMaterializer:
         return record
 
     def verify(self, record: dict[str, Any]) -> str | None:
-        """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable."""
+        """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
+
+        Checks that the copy and its commit marker exist, that its files are those the marker lists
+        (same names and sizes), that its schema is the recorded one, and that reading every file's footer
+        gives the recorded row count. Any error doing so is a reason to rerun the producer, never a crash.
+        """
         path, view = record.get("path"), record.get("view")
         if not path or not view:
             return "its output record is incomplete"
@@ -110,20 +148,53 @@ class ViewMaterializer:
             if not self.fs.exists(marker_uri):
                 return f"saved view '{view}' has no commit marker (an unfinished write) at {path}"
             marker = json.loads(self.fs.read_text(marker_uri))
-            schema = self._spark().read.parquet(path).schema.json()
+            if not isinstance(marker, dict):
+                return f"saved view '{view}' has a damaged commit marker at {path}"
+            if marker.get("schema_hash") != record.get("schema_hash"):
+                return f"saved view '{view}' does not have the recorded schema ({path})"
+            changed = _files_changed(marker.get("files"), self._list_files(path))
+            if changed:
+                return f"saved view '{view}' is damaged: {changed} ({path})"
+            frame = self._read(path, marker.get("schema"))
+            if _schema_hash(frame.schema.json()) != record.get("schema_hash"):
+                return f"saved view '{view}' does not have the recorded schema ({path})"
+            rows = frame.count()  # reads every file's footer: catches damaged files
         except Exception as exc:  # a damaged copy must lead to a rerun, never to a crash
             return f"saved view '{view}' cannot be read ({describe_error(exc, 200)})"
-        if marker.get("schema_hash") != record.get("schema_hash") or _schema_hash(schema) != record.get("schema_hash"):
-            return f"saved view '{view}' does not have the recorded schema ({path})"
+        if record.get("rows") is not None and rows != int(record["rows"]):
+            return f"saved view '{view}' has {rows} rows, {record['rows']} were saved ({path})"
+        self._verified[_normalise(path)] = frame
         return None
 
     def restore(self, record: dict[str, Any]) -> None:
         """Register the saved copy under its view name."""
         started = time.monotonic()
-        self._spark().read.parquet(record["path"]).createOrReplaceTempView(record["view"])
+        frame = self._verified.pop(_normalise(record["path"]), None)
+        if frame is None:
+            frame = self._spark().read.parquet(record["path"])
+        frame.createOrReplaceTempView(record["view"])
         self.restore_seconds += time.monotonic() - started
         self.restored_bytes += int(record.get("bytes") or 0)
         log.info("Restored view %r from %s", record["view"], record["path"])
+
+    def _read(self, path: str, schema_json: str | None) -> DataFrame:
+        """Read a saved copy with its recorded schema (no inference job); infer it for older markers."""
+        spark = self._spark()
+        if not schema_json:
+            return spark.read.parquet(path)
+        from pyspark.sql.types import StructType
+
+        schema = StructType.fromJson(json.loads(schema_json))
+        return spark.read.schema(schema).parquet(path)
+
+    def _list_files(self, path: str) -> dict[str, int]:
+        """``{file name: size}`` of a saved copy (a flat folder), without the commit marker."""
+        files = {}
+        for entry in self.fs.list_dir(path):
+            name = entry.rstrip("/").rpartition("/")[2]
+            if name != COMMIT_MARKER:
+                files[name] = self.fs.size(entry)
+        return files
 
     def copies(self) -> list[str]:
         """Every saved-copy folder of this run (committed or not)."""
@@ -163,3 +234,47 @@ def _normalise(uri: str) -> str:
             text = text[len(prefix) :]
             break
     return "/" + text.lstrip("/") if text.startswith("/") else text
+
+
+def _files_changed(expected: Any, found: dict[str, int]) -> str | None:
+    """Say how the files of a copy differ from those its marker lists (``None``: same, or not listed)."""
+    if not isinstance(expected, dict):
+        return None  # a marker written before files were listed
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        return f"{len(missing)} file(s) missing ({missing[0]}...)"
+    resized = sorted(n for n in expected if int(expected[n]) != found[n])
+    if resized:
+        name = resized[0]
+        return f"{len(resized)} file(s) changed size ({name}: {found[name]} bytes, {expected[name]} saved)"
+    extra = sorted(set(found) - set(expected))
+    if extra:
+        return f"{len(extra)} unexpected file(s) ({extra[0]}...)"
+    return None
+
+
+def _counting(frame: DataFrame) -> tuple[DataFrame, Callable[[], int | None]]:
+    """Return ``frame`` with a row counter that the write fills in (no second job to count)."""
+    try:
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        observation = Observation(f"ppf_rows_{uuid.uuid4().hex[:8]}")
+        counted = frame.observe(observation, F.count(F.lit(1)).alias("rows"))
+    except Exception:  # older or unusual sessions: count after the write instead
+        return frame, lambda: None
+
+    def rows() -> int | None:
+        try:
+            return int(observation.get["rows"])
+        except Exception:
+            return None
+
+    return counted, rows
+
+
+def _is_analysis_error(exc: BaseException) -> bool:
+    """Whether Spark rejected the query before running it (schema problems, unsupported types)."""
+    from pyspark.errors import AnalysisException
+
+    return isinstance(exc, AnalysisException)
