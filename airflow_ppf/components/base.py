@@ -29,6 +29,10 @@ class Component(ABC):
     restore what the components it skips produced (see :mod:`airflow_ppf.runner.dataflow`).
     """
 
+    #: Whether running this component again has no effect beyond re-registering its views (no writes, no
+    #: calls to other systems). Under ``materialize = auto`` the cheap views of such a component are
+    #: recomputed on a resume, by running it again, instead of being saved on every run.
+    recomputable: bool = False
     #: Set by the runner to the component's configured name.
     _ppf_name: str | None = None
     #: Set by the runner before run().

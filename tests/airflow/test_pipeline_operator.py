@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.airflow.components import MODULE
+from tests.airflow.conftest import register_test_dag, task_state, xcom
 from tests.helpers.components import APPEND_NAME
 from tests.helpers.components import trace as lines
-from tests.airflow.conftest import register_test_dag, task_state, xcom
 
 _ids = itertools.count()
 

@@ -38,6 +38,8 @@ class SqlTransform(DataFlow):
         ValueError: from the constructor, naming the bad key.
     """
 
+    recomputable = True  # it only registers a view
+
     def __init__(self, sql: str, output_view: str, input_views: Sequence[str] | None = None) -> None:
         self.sql = check_text("sql", sql)
         self.output_view = check_view_name("output_view", output_view)

@@ -250,9 +250,15 @@ class CheckpointHooks(NoOpHooks):
             pending = {n for n in io if n not in runner.done and n != config.name}
             to_save = needed_downstream(runner.config, config.name, outputs, io, pending)
             why = "no component still to run reads it (materialize = auto)"
+        cheap: set[str] = set()
+        if policy is MaterializePolicy.AUTO and getattr(component, "recomputable", False):
+            cheap = {v for v in to_save if self.materializer.cheap_to_recompute(v)}
         attempt = self.state.attempt if self.state else 0
         records: list[dict[str, Any]] = []
         for view in outputs:
+            if view in cheap:
+                records.append({"view": view, "not_saved": "cheap to recompute from saved data (materialize = auto)"})
+                continue
             if view not in to_save:
                 records.append({"view": view, "not_saved": why})
                 continue

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -131,6 +132,23 @@ class ViewMaterializer:
         )
         return record
 
+    def cheap_to_recompute(self, view: str) -> bool:
+        """Whether ``view`` is a narrow query over saved copies or generated data (no shuffle, no other source).
+
+        Such a view is not worth saving under ``auto``: recomputing it on a resume (by rerunning its
+        producer, which reads the restored copies) costs about what reading a saved copy would, while
+        saving it costs a full extra write and read on every successful run. Decided from Spark's physical
+        plan; anything unrecognised (other sources, Python UDFs, Spark Connect) counts as expensive.
+        """
+        jdf = getattr(self._spark().table(view), "_jdf", None)
+        if jdf is None:
+            return False
+        try:
+            plan = str(jdf.queryExecution().executedPlan().toString())
+        except Exception:
+            return False
+        return _narrow_over(plan, self.run_root)
+
     def verify(self, record: dict[str, Any]) -> str | None:
         """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
 
@@ -224,6 +242,32 @@ class ViewMaterializer:
         if deleted:
             log.info("Deleted the saved views of this run (%s)", self.run_root)
         return deleted
+
+
+#: Physical operators that make a view expensive to recompute: shuffles, aggregations, joins, sorts,
+#: windows, Python code, and scans of anything but a saved copy or generated rows.
+_EXPENSIVE = re.compile(
+    r"Exchange|Aggregate|Join|Window|Sort\b|Expand|Generate|EvalPython|InPandas|InArrow|MapPartitions"
+    r"|BatchScan|Scan (?!parquet)|ExistingRDD|InMemoryTableScan|Cartesian"
+)
+# The list of paths ends with "]", or is cut short with "..." before the next field of the scan.
+_LOCATION = re.compile(r"Location: \w+\(\d+ paths?\)\[(.*?)(?:\]|, \w+Filters: |, ReadSchema: |$)", re.MULTILINE)
+
+
+def _narrow_over(plan: str, run_root: str) -> bool:
+    """Whether a physical plan only transforms rows of saved copies under ``run_root`` (or generated rows)."""
+    if _EXPENSIVE.search(plan):
+        return False
+    if "FileScan" in plan and "FileScan parquet" not in plan:
+        return False
+    root = _normalise(run_root)
+    for paths in _LOCATION.findall(plan):
+        for path in paths.split(","):
+            # Spark cuts long paths short with "..."; a cut that hides the root counts as elsewhere.
+            if not _normalise(path.strip().removesuffix("...")).startswith(root + "/"):
+                return False
+    # Every file scan must have had a location we checked.
+    return plan.count("FileScan") <= len(_LOCATION.findall(plan))
 
 
 def _normalise(uri: str) -> str:

@@ -1,0 +1,132 @@
+"""``materialize = auto`` does not save views that are cheap to recompute; a resume recomputes them."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from airflow_ppf.config import PipelineConfig
+from airflow_ppf.runner import LocalCheckpointStore
+from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
+from tests.spark.resume_support import read_output, sql, write_parquet
+from tests.spark.test_resume_in_process import RUN_ID, clean_output, run_attempt
+
+FAULT = "airflow_ppf.components.faults.FaultInjection"
+
+
+@pytest.fixture
+def materializer(spark: SparkSession) -> ViewMaterializer:
+    return ViewMaterializer(tempfile.mkdtemp(prefix="ppf-cheap-"), "p", "r", lambda: spark)
+
+
+def test_narrow_queries_over_saved_or_generated_data_are_cheap(
+    spark: SparkSession, materializer: ViewMaterializer
+) -> None:
+    from pyspark.sql.functions import udf
+
+    spark.sql("SELECT id, id * 2 AS x FROM range(100)").createOrReplaceTempView("gen")
+    assert materializer.cheap_to_recompute("gen")
+    materializer.save("c", "gen", 1)  # re-points gen at its saved copy
+    spark.sql("SELECT id, x + 1 AS y FROM gen WHERE id > 5").createOrReplaceTempView("narrow")
+    assert materializer.cheap_to_recompute("narrow")
+    spark.sql("SELECT id FROM gen UNION ALL SELECT id FROM narrow").createOrReplaceTempView("both")
+    assert materializer.cheap_to_recompute("both")
+
+    expensive = {
+        "agg": "SELECT x, COUNT(*) AS n FROM gen GROUP BY x",
+        "joined": "SELECT g.id FROM gen g JOIN narrow n ON g.id = n.id",
+        "sorted": "SELECT * FROM gen ORDER BY x DESC",
+        "ranked": "SELECT id, rank() OVER (PARTITION BY x % 3 ORDER BY id) AS r FROM gen",
+    }
+    for view, query in expensive.items():
+        spark.sql(query).createOrReplaceTempView(view)
+        assert not materializer.cheap_to_recompute(view), view
+    elsewhere = Path(tempfile.mkdtemp()) / "elsewhere"
+    spark.range(5).write.parquet(str(elsewhere))
+    spark.read.parquet(str(elsewhere)).createOrReplaceTempView("external")
+    assert not materializer.cheap_to_recompute("external")
+    csv = Path(tempfile.mkdtemp()) / "x.csv"
+    csv.write_text("a\n1\n", encoding="utf-8")
+    spark.read.option("header", True).csv(str(csv)).createOrReplaceTempView("from_csv")
+    assert not materializer.cheap_to_recompute("from_csv")
+    spark.table("gen").select(udf(lambda v: v, "long")("id").alias("id")).createOrReplaceTempView("python")
+    assert not materializer.cheap_to_recompute("python")
+
+
+def _pipeline(target: Path, gate_after: str) -> PipelineConfig:
+    """gen (range) → narrow (filter) → totals (aggregate) → write, with a fault gate after ``gate_after``."""
+    gate = {"name": "gate", "class_path": FAULT, "depends_on": [gate_after], "config": {"fail_on_attempts": [1]}}
+    after_gate = {"narrow": "totals", "totals": "write"}[gate_after]
+    components = [
+        sql("gen", "SELECT id, id % 7 AS k, id * 3 AS v FROM range(20000)", "gen", depends_on=[]),
+        sql("narrow", "SELECT k, v FROM gen WHERE v % 2 = 0", "narrow", depends_on=["gen"]),
+        sql(
+            "totals", "SELECT k, SUM(v) AS total, COUNT(*) AS n FROM narrow GROUP BY k", "totals", depends_on=["narrow"]
+        ),
+        write_parquet("write", "totals", target, depends_on=["totals"]),
+        gate,
+    ]
+    for comp in components:
+        if comp["name"] == after_gate:
+            comp["depends_on"] = [*comp["depends_on"], "gate"]
+    return PipelineConfig.from_dict({"name": "cheap-views", "components": components})
+
+
+@pytest.mark.parametrize("gate_after", ["totals", "narrow"])
+def test_cheap_views_are_recomputed_on_resume_and_the_output_is_exact(
+    spark_session: SparkSession, tmp_path: Path, gate_after: str
+) -> None:
+    target = tmp_path / "out"
+    config = _pipeline(target, gate_after)
+    store = LocalCheckpointStore(tmp_path / "ckpt")
+
+    first = run_attempt(spark_session, config, store)
+    assert first.statuses["gate"] == "failed"
+    state = store.load(RUN_ID, config.name)
+    assert state is not None
+    outputs = {name: state.components[name].outputs for name in state.completed_components if name != "gate"}
+    assert outputs["gen"] == [{"view": "gen", "not_saved": "cheap to recompute from saved data (materialize = auto)"}]
+    assert outputs["narrow"][0]["not_saved"].startswith("cheap to recompute")
+    if gate_after == "totals":
+        assert outputs["totals"][0]["path"]  # an aggregate is worth saving
+
+    second = run_attempt(spark_session, config, store)
+    assert second.result.success, second.result.to_dict()
+    if gate_after == "totals":
+        # write reads only totals, which was saved: nothing is recomputed.
+        assert second.statuses == {
+            "gen": "skipped",
+            "narrow": "skipped",
+            "totals": "skipped",
+            "gate": "success",
+            "write": "success",
+        }
+    else:
+        # totals reads narrow, which was not saved: narrow reruns, and so does gen, which narrow reads.
+        assert second.statuses["gen"] == second.statuses["narrow"] == "success"
+        reasons = next(e for e in state_events(store, config) if e["event"] == "reruns")["components"]
+        assert "cheap to recompute" in reasons["narrow"]
+        assert "cheap to recompute" in reasons["gen"]
+    assert read_output(spark_session, target) == clean_output(
+        spark_session, config_without_gate(config), tmp_path / "ref"
+    )
+
+
+def state_events(store: LocalCheckpointStore, config: PipelineConfig) -> list[dict[str, object]]:
+    state = store.load(RUN_ID, config.name)
+    assert state is not None
+    return state.attempts[-1].events
+
+
+def config_without_gate(config: PipelineConfig) -> PipelineConfig:
+    """The same pipeline without the fault gate, writing elsewhere (the reference run)."""
+    doc = config.to_dict()
+    doc["components"] = [c for c in doc["components"] if c["name"] != "gate"]
+    for comp in doc["components"]:
+        comp["depends_on"] = [d for d in comp["depends_on"] if d != "gate"]
+        if comp["name"] == "write":
+            comp["config"]["path"] = str(Path(comp["config"]["path"]).parent / "ref")
+    return PipelineConfig.from_dict(doc)
