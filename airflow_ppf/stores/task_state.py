@@ -11,7 +11,11 @@ REST API. Layout of the keys this store writes:
     Chunks of a large checkpoint (zlib + base64), each well under Airflow's 64 KB value limit. They are
     written *before* the head that points at them, so a crash mid-write leaves the previous head valid.
 ``ppf_summary``
-    A small human-readable digest (status, attempt, done/failed components) for people in the UI.
+    A small human-readable digest (status, attempt, done/failed components) for people in the UI,
+    rewritten when the status changes (the head's ``done`` count is always current).
+
+A save costs a read of the head (fencing: a newer try may have taken over) and a write of it (plus its
+chunks when large); the summary is written only when the status changes.
 
 Renaming these keys breaks in-flight retries of running deployments; bump ``FORMAT`` instead.
 """
@@ -63,6 +67,7 @@ class TaskStateCheckpointStore:
         self.accessor = accessor
         self.location = location
         self._generation_written: int | None = None
+        self._last_summary: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"TaskStateCheckpointStore({self.location!r})"
@@ -150,10 +155,10 @@ class TaskStateCheckpointStore:
         Raises:
             CheckpointFencedError: the stored checkpoint belongs to a newer attempt or another writer.
         """
+        # Read before every write: a newer try of the task (this one being a zombie) may have taken over.
         head = self._head()
         if head is not None and head.get("run_id") == state.run_id:
-            stored = _FenceView(head)
-            check_fence(stored, state)  # type: ignore[arg-type]
+            check_fence(_FenceView(head), state)  # type: ignore[arg-type]
         old_generation = int(head.get("generation", 0) or 0) if head else 0
         document = state.to_dict()
         text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
@@ -163,6 +168,8 @@ class TaskStateCheckpointStore:
             "pipeline_name": state.pipeline_name,
             "attempt": state.attempt,
             "writer": state.writer,
+            "status": state.status,
+            "done": len(state.completed_components),
             "updated_at": state.updated_at,
         }
         if len(text.encode("utf-8")) <= INLINE_LIMIT:
@@ -184,7 +191,10 @@ class TaskStateCheckpointStore:
             self.accessor.set(HEAD_KEY, new_head)
         if head is not None and head.get("encoding") == "zlib+base64":
             self._delete_chunks(old_generation, int(head.get("parts", 0) or 0))
-        self.accessor.set(SUMMARY_KEY, summary_of(state))
+        milestone = (state.run_id, state.attempt, state.status, state.failed_component)
+        if milestone != self._last_summary:
+            self.accessor.set(SUMMARY_KEY, summary_of(state))
+            self._last_summary = milestone
         state.pending_ops.clear()
 
     def _delete_chunks(self, generation: int, parts: int) -> None:
@@ -196,6 +206,7 @@ class TaskStateCheckpointStore:
         if head is None or head.get("run_id") != run_id or pipeline_name not in (None, head.get("pipeline_name")):
             return False
         self.accessor.delete(HEAD_KEY)
+        self._last_summary = None
         if head.get("encoding") == "zlib+base64":
             self._delete_chunks(int(head.get("generation", 0) or 0), int(head.get("parts", 0) or 0))
         self.accessor.delete(SUMMARY_KEY)
@@ -209,6 +220,7 @@ class TaskStateCheckpointStore:
         key = f"{HEAD_KEY}.corrupt.{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S')}"
         self.accessor.set(key, raw)
         self.accessor.delete(HEAD_KEY)
+        self._last_summary = None
         return [key]
 
 
