@@ -33,6 +33,8 @@ os.environ.update(
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__PPF__CHECKPOINT_DIR": str(AIRFLOW_HOME / "ppf-checkpoints"),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Long enough for HMAC-SHA512 (the plugin tests mint tokens).
+        "AIRFLOW__API_AUTH__JWT_SECRET": "ppf-tests-" + "0123456789abcdef" * 4,
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
             [
                 {
