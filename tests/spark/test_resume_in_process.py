@@ -368,6 +368,20 @@ def test_a_successful_run_deletes_its_saved_views_unless_kept(
     else:
         assert not root.exists()
         assert events(one, "deleted_saved_views")[0]["why"] == "pipeline completed"
+        # Rerunning the sink afterwards ("rerun from" in the checkpoint view) reruns what it reads, and says why.
+        state = store.load(RUN_ID, config.name)
+        assert state is not None
+        state.invalidate(["write_totals"], "rerun requested")
+        store.save(state)
+        again = run_attempt(spark_session, config, store)
+        assert again.result.status is PipelineResultStatus.SUCCESS
+        reruns = events(attempt(store.load(RUN_ID, config.name), 2), "reruns")[0]["components"]
+        assert set(reruns) == {"read_orders", "paid_orders", "totals"}, reruns
+        assert reruns["totals"] == (
+            "its saved view 'totals' (read by write_totals) was deleted when the pipeline completed in attempt 1"
+            " (keep_saved_views=True keeps them)"
+        )
+        assert again.statuses["order_stats"] == "skipped", again.statuses
 
 
 def test_checkpoints_clear_deletes_the_checkpoint_and_the_saved_views(

@@ -226,7 +226,14 @@ class CheckpointHooks(NoOpHooks):
             if why is None and _policy(config, producer) is MaterializePolicy.NEVER:
                 why = "materialize = never"
             return f"its view '{view}' (read by {reader}) was not saved" + (f" ({why})" if why else "")
-        return self.materializer.verify(record)
+        problem = self.materializer.verify(record)
+        deleted_in = _saved_views_deleted_after(self._loaded, producer) if problem is not None else None
+        if deleted_in is not None:
+            return (
+                f"its saved view '{view}' (read by {reader}) was deleted when the pipeline completed in attempt "
+                f"{deleted_in} (keep_saved_views=True keeps them)"
+            )
+        return problem
 
     def _save_views(
         self,
@@ -362,6 +369,17 @@ class CheckpointHooks(NoOpHooks):
         if done and self.materializer is not None and self.materializer.delete_all():
             self.state.record_event("deleted_saved_views", why="pipeline completed")
             self._save()
+
+
+def _saved_views_deleted_after(state: CheckpointState | None, producer: str) -> int | None:
+    """The attempt that deleted the run's saved views on completion after ``producer`` saved its own, if any."""
+    record = state.components.get(producer) if state is not None else None
+    if state is None or record is None:
+        return None
+    for attempt in state.attempts:
+        if attempt.attempt >= record.attempt and any(e.get("event") == "deleted_saved_views" for e in attempt.events):
+            return attempt.attempt
+    return None
 
 
 def _policy(config: PipelineConfig, name: str) -> MaterializePolicy:
