@@ -280,3 +280,74 @@ def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_
     assert edges >= 6, edges
     assert json.loads(attempts) == [["1", "failed"], ["2", "completed"]], attempts
     assert shot.stat().st_size > 10_000
+
+
+# -- after the run: a user clears the task, or edits its checkpoint and then clears it -----------------
+# These run last on their stack: they start try 3 of the orders task, which changes what the tests above read.
+
+
+def _clear_task(api: Any, run_id: str) -> None:
+    """Clear the orders task of ``run_id`` through the REST API, as the UI's "Clear" button does."""
+    body = {"dry_run": False, "only_failed": False, "task_ids": [ORDERS_TASK], "dag_run_id": run_id}
+    cleared = api.post(f"/api/v2/dags/{ORDERS_DAG}/clearTaskInstances", body)["task_instances"]
+    assert [ti["task_id"] for ti in cleared] == [ORDERS_TASK], cleared
+
+
+def _third_try(api: Any, run_id: str) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """Wait for the try that follows a clear; return its log, its XCom summary and the checkpoint."""
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    tries = api.tries(ORDERS_DAG, run_id, ORDERS_TASK)
+    assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "success"), (3, "success")], tries
+    log3 = api.logs(ORDERS_DAG, run_id, ORDERS_TASK, 3)
+    result = api.xcom(ORDERS_DAG, run_id, ORDERS_TASK)
+    checkpoint = api.state_store(ORDERS_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")["state"]
+    assert result["try_number"] == 3, result
+    assert (result["status"], result["skipped"]) == ("success", []), result
+    assert [r["name"] for r in result["ran"]] == EARLY + LATE, result
+    assert checkpoint["status"] == "completed", _attempt_summary(checkpoint)
+    assert checkpoint["completed_components"] == EARLY + LATE
+    for name in EARLY + LATE:
+        assert checkpoint["components"][name]["attempt"] == 3, name
+    return log3, result, checkpoint
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_a_cleared_task_starts_from_the_beginning(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    """Airflow 3.3 keeps the task state store across a clear; the operator still starts a cleared task fresh."""
+    api = airflow_stack.client
+    run_id = example_runs[ORDERS_DAG].run_id
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+
+    _clear_task(api, run_id)
+    log3, result, checkpoint = _third_try(api, run_id)
+
+    assert result["resumed"] is False, result
+    assert any("Starting from the beginning: the task was cleared" in line for line in log3), _excerpt(log3)
+    # The old checkpoint was set aside: the new one records this try only.
+    assert [a["attempt"] for a in checkpoint["attempts"]] == [3], _attempt_summary(checkpoint)
+
+
+@pytest.mark.parametrize("airflow_stack", ["postgres"], indirect=True)
+def test_reset_in_the_checkpoint_view_then_clear_reruns_everything(
+    airflow_stack: AirflowStack, example_runs: dict[str, Run]
+) -> None:
+    """The "reset checkpoint" action on the real api-server, applied by the next try after a clear."""
+    from tests.e2e.harness import AirflowClient
+
+    api = airflow_stack.client
+    run_id = example_runs[ORDERS_DAG].run_id
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    query = _inspector_query(run_id)
+    viewer = AirflowClient(airflow_stack.base_url).login("viewer", AirflowStack.PASSWORDS["viewer"])
+    viewer.request("POST", "/ppf/api/checkpoint/reset", params=query, json={}, expect=(403,))
+
+    edited = api.post("/ppf/api/checkpoint/reset", {}, params=query)
+    assert edited["invalidated"] == EARLY + LATE, edited.get("invalidated")
+    _clear_task(api, run_id)
+    log3, _, checkpoint = _third_try(api, run_id)
+
+    # An edited checkpoint is honoured by the try after the clear (not thrown away), and the edit stays on record.
+    assert not any("Starting from the beginning" in line for line in log3), _excerpt(log3)
+    assert [a["attempt"] for a in checkpoint["attempts"]] == [1, 2, 3], _attempt_summary(checkpoint)
+    events = checkpoint["attempts"][1]["events"]
+    assert any(e.get("event") == "reset" and e.get("by") == "admin" for e in events), events
