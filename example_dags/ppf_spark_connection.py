@@ -7,6 +7,7 @@ Create the connection once (UI, CLI or environment), e.g. a standalone master::
 
 or Spark Connect: ``{"conn_type": "spark_connect", "host": "spark-connect", "port": 15002}``. Extras whose
 keys start with ``spark.`` become Spark properties; ``spark_conf`` on the operator applies on top.
+Which connection a run uses is the ``spark_conn_id`` param (default ``ppf_spark``).
 The pipeline is inline here (a dict); it squares numbers with a Python UDF-free SQL query and writes them.
 """
 
@@ -30,7 +31,7 @@ with DAG(
 ) as dag:
     PipelineOperator(
         task_id="squares",
-        spark_conn_id="ppf_spark",
+        spark_conn_id="{{ params.spark_conn_id }}",
         spark_conf={
             "spark.sql.shuffle.partitions": "2",
             "spark.executor.cores": "1",

@@ -52,6 +52,7 @@ class PipelineOperator(BaseOperator):
         ``{"RUN_DATE": "{{ ds }}"}``. Keep them identical across tries: they are part of the fingerprint.
     :param spark_conn_id: an Airflow connection of type ``spark`` (master URL) or ``spark_connect``
         (``sc://``); its ``spark.*`` extras become Spark properties. Default: the config's ``spark`` block.
+        Templated (e.g. ``"{{ params.spark_conn_id }}"`` to pick a cluster per run).
     :param spark_conf: Spark properties applied last (templated).
     :param checkpoint_store: ``"task_state"`` (default when available: Airflow's per-task-instance store),
         ``"local"`` (a folder, ``[ppf] checkpoint_dir``), or any ``CheckpointStore`` object.
@@ -69,7 +70,7 @@ class PipelineOperator(BaseOperator):
     :param keep_saved_views: keep saved views after success (default: delete them).
     """
 
-    template_fields: Sequence[str] = ("pipeline", "pipeline_vars", "spark_conf", "data_location")
+    template_fields: Sequence[str] = ("pipeline", "pipeline_vars", "spark_conn_id", "spark_conf", "data_location")
     template_fields_renderers: ClassVar[dict[str, str]] = {"pipeline_vars": "json", "spark_conf": "json"}
     operator_extra_links = (CheckpointLink(),)
     ui_color = "#fde9c9"

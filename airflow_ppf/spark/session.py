@@ -146,9 +146,10 @@ class SparkSessionManager:
         started = time.monotonic()
         session = builder.getOrCreate()
         self.startup_seconds = time.monotonic() - started
-        if self.config.log_level:
-            session.sparkContext.setLogLevel(self.config.log_level)
         if not self.config.remote:
+            # A Spark Connect client has no SparkContext; the server's log level is the server's business.
+            if self.config.log_level:
+                session.sparkContext.setLogLevel(self.config.log_level)
             _warn_on_version_mismatch(session)
         log.info("SparkSession ready in %.1f s (Spark %s)", self.startup_seconds, session.version)
         return session, True

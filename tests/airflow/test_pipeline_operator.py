@@ -92,7 +92,7 @@ def test_constructor_does_no_io_and_keeps_template_fields() -> None:
 
     op = PipelineOperator(task_id="t", pipeline="does/not/exist.conf", spark_conn_id="nope", pipeline_vars={"A": 1})
     assert op.pipeline == "does/not/exist.conf"
-    assert set(op.template_fields) == {"pipeline", "pipeline_vars", "spark_conf", "data_location"}
+    assert set(op.template_fields) == {"pipeline", "pipeline_vars", "spark_conn_id", "spark_conf", "data_location"}
     assert [link.name for link in op.operator_extra_links] == ["Checkpoint"]
 
 

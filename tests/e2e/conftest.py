@@ -4,8 +4,10 @@
   the metadata database (``sqlite``, ``postgres``); a test can narrow it with
   ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
 * ``spark_cluster``: a Spark standalone master and worker.
-* ``spark_airflow_stack``: Airflow on SQLite whose connection ``ppf_spark`` points at ``spark_cluster``; the
-  cluster starts in the background while Airflow starts (they are independent until a task runs).
+* ``spark_connect``: a Spark Connect server.
+* ``spark_airflow_stack``: Airflow on SQLite whose connection ``ppf_spark`` points at ``spark_cluster`` and
+  ``ppf_spark_connect`` at ``spark_connect``; the cluster starts in the background while Airflow starts
+  (they are independent until a task runs).
 
 Service logs stay under pytest's temp folder (``service-logs/``) and are quoted in failure messages. At
 the end of the session no process started by this tier may be alive: the check fails the session and
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, AirflowStack, SparkStandalone, kill_survivors
+from tests.e2e.harness import REPO, AirflowStack, SparkConnectServer, SparkStandalone, kill_survivors
 
 EXAMPLE_DAGS = REPO / "example_dags"
 
@@ -101,9 +103,12 @@ def spark_cluster(_spark_cluster_starting: SparkStandalone) -> SparkStandalone:
 
 @pytest.fixture(scope="module")
 def spark_airflow_stack(
-    _spark_cluster_starting: SparkStandalone, tmp_path_factory: pytest.TempPathFactory
+    _spark_cluster_starting: SparkStandalone,
+    spark_connect: SparkConnectServer,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AirflowStack]:
-    """Airflow (SQLite) with connection ``ppf_spark`` pointing at the Spark cluster (which starts meanwhile)."""
+    """Airflow (SQLite) with connections ``ppf_spark`` (the Spark cluster, which starts meanwhile) and
+    ``ppf_spark_connect`` (the Spark Connect server)."""
     cluster = _spark_cluster_starting
     connection = {
         "conn_type": "spark",
@@ -111,7 +116,27 @@ def spark_airflow_stack(
         "port": cluster.port,
         "extra": {"spark.executor.memory": "512m", "spark.cores.max": "1"},
     }
-    extra_env = {"AIRFLOW_CONN_PPF_SPARK": json.dumps(connection)}
+    connect = {"conn_type": "spark_connect", "host": "127.0.0.1", "port": spark_connect.port}
+    extra_env = {
+        "AIRFLOW_CONN_PPF_SPARK": json.dumps(connection),
+        "AIRFLOW_CONN_PPF_SPARK_CONNECT": json.dumps(connect),
+    }
     with running_stack(tmp_path_factory.mktemp("airflow-spark"), "sqlite", extra_env, "airflow-spark") as stack:
         cluster.wait_started()
         yield stack
+
+
+@pytest.fixture(scope="module")
+def spark_connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConnectServer]:
+    """A Spark Connect server on loopback, once per module."""
+    server = SparkConnectServer(tmp_path_factory.mktemp("spark-connect"))
+    try:
+        server.start()
+        _report(f"spark connect: started in {server.timings['start']:.1f} s")
+        yield server
+    finally:
+        killed = server.stop()
+        _report(
+            f"spark connect: stopped in {server.timings.get('stop', 0):.1f} s"
+            + (f"; needed SIGKILL: {killed}" if killed else "")
+        )

@@ -13,6 +13,7 @@ Everything here starts real processes and stops them again, by the PIDs it start
 * :class:`AirflowStack` is ``airflow db migrate`` plus api-server, scheduler and dag-processor
   (LocalExecutor) in a private ``AIRFLOW_HOME``, with :class:`AirflowClient` for the REST API.
 * :class:`SparkStandalone` is a Spark master and one worker from the venv's pyspark.
+* :class:`SparkConnectServer` is a Spark Connect server from the venv's pyspark.
 
 :func:`surviving_processes` lists whatever this test process started that is still alive; the e2e
 conftest checks it is empty at the end of the session.
@@ -48,6 +49,7 @@ __all__ = [
     "HarnessError",
     "PostgresCluster",
     "ServiceProcess",
+    "SparkConnectServer",
     "SparkStandalone",
     "free_port",
     "kill_survivors",
@@ -965,3 +967,92 @@ class SparkStandalone:
                 killed += [f"{service.name}: {k}" for k in service.stop()]
         self.timings["stop"] = time.monotonic() - started
         return killed
+
+
+class SparkConnectServer:
+    """A Spark Connect server (``local[2]`` inside) on 127.0.0.1, from the venv's pyspark jars.
+
+    Clients reach it at :attr:`url` (``sc://127.0.0.1:<port>``). The server's driver runs every query;
+    the client process starts no JVM.
+
+    Args:
+        root: folder for logs, Spark's local dirs and the server's warehouse.
+    """
+
+    MAIN_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.mark = f"{SESSION_MARK}:spark-connect-{uuid.uuid4().hex[:6]}"
+        self.port = free_port()
+        self.service: ServiceProcess | None = None
+        self.timings: dict[str, float] = {}
+
+    @property
+    def url(self) -> str:
+        return f"sc://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 120) -> SparkConnectServer:
+        started = time.monotonic()
+        spark_submit = pyspark_home() / "bin" / "spark-submit"
+        if not spark_submit.exists():
+            raise HarnessError(f"{spark_submit} is missing: the venv's pyspark has no launcher scripts")
+        (self.root / "local").mkdir(parents=True, exist_ok=True)
+        env = {
+            **clean_environ(),
+            "SPARK_HOME": str(pyspark_home()),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "SPARK_LOCAL_DIRS": str(self.root / "local"),
+            "PYSPARK_PYTHON": sys.executable,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        conf = {
+            "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.connect.grpc.binding.port": str(self.port),
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.warehouse.dir": str(self.root / "warehouse"),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={self.root / 'derby'} -XX:+UseSerialGC",
+        }
+        argv = [str(spark_submit), "--class", self.MAIN_CLASS, "--master", "local[2]", "--name", "ppf-e2e-connect"]
+        for key, value in conf.items():
+            argv += ["--conf", f"{key}={value}"]
+        argv.append("spark-internal")
+        self.service = ServiceProcess(
+            "spark-connect", argv, log_dir=self.root / "service-logs", env=env, mark=self.mark, cwd=self.root
+        ).start()
+        deadline = started + timeout
+        while not self._accepting():
+            if not self.service.alive():
+                raise HarnessError(f"the Spark Connect server exited while starting\n{self.describe()}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"the Spark Connect server did not listen in {timeout:.0f} s\n{self.describe()}")
+            time.sleep(0.5)
+        self.timings["start"] = time.monotonic() - started
+        return self
+
+    def _accepting(self) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def describe(self, lines: int = 60) -> str:
+        return self.service.describe(lines) if self.service is not None else "--- spark-connect: not started"
+
+    def stop(self) -> list[str]:
+        """Stop the server; return the processes that needed SIGKILL."""
+        started = time.monotonic()
+        killed = self.service.stop() if self.service is not None else []
+        self.timings["stop"] = time.monotonic() - started
+        return killed
+
+    def executions(self) -> int:
+        """How many operations clients have run on the server so far (from its log)."""
+        if self.service is None:
+            return 0
+        try:
+            text = self.service.log_path.read_text(errors="replace")
+        except OSError:
+            return 0
+        return sum(1 for line in text.splitlines() if "ExecuteHolder" in line and "is created" in line)

@@ -80,8 +80,9 @@ def orders_pipeline(
     name: str = "orders-resume",
     materialize: str | None = None,
     component_materialize: Mapping[str, str] | None = None,
+    spark: str = SPARK_BLOCK,
 ) -> str:
-    """The pipeline of the cross-process tests, as HOCON text.
+    """The pipeline of the cross-process tests, as HOCON text (``spark``: its Spark block).
 
     ``read_orders`` (csv) → ``paid_orders`` (SQL) → ``totals`` (SQL, also after ``order_stats``) →
     ``check_before_write`` (fails when :data:`FAIL_ENV` is set) → ``write_totals`` (parquet).
@@ -97,7 +98,7 @@ def orders_pipeline(
     return f"""
 name = {_q(name)}
 version = "1.0.0"
-{top}{SPARK_BLOCK}
+{top}{spark}
 components = [
   {{
     name = read_orders

@@ -244,7 +244,7 @@ def write_atomically(
     token = _token()
     temporary = f"{target}{TMP_INFIX}{token}"
     try:
-        write(temporary, "errorifexists")
+        write(temporary, "error")
     except BaseException:
         _delete_quietly(fs, temporary)
         raise

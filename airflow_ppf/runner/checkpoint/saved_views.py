@@ -97,7 +97,7 @@ class ViewMaterializer:
         original = spark.table(view)
         counted, rows_of = _counting(original)
         try:
-            counted.write.mode("errorifexists").parquet(target)
+            counted.write.mode("error").parquet(target)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self.fs.delete(target)
