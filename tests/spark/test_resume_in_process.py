@@ -338,6 +338,43 @@ def test_verify_finds_damaged_copies(
         assert problem.startswith(expected), problem
 
 
+def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_reruns(
+    spark_session: SparkSession, orders_csv: Path, tmp_path: Path
+) -> None:
+    """Bit rot inside a data page keeps every size and footer intact, so the checks before a resume pass;
+    the component that reads the copy fails, and the next attempt reruns the copy's producer."""
+    target = tmp_path / "out" / "totals"
+    config = PipelineConfig.from_string(orders_pipeline(orders_csv, target))
+    expected = clean_output(spark_session, config, target)
+    shutil.rmtree(target)
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    assert run_attempt(spark_session, config, store, fail=True).statuses["check_before_write"] == "failed"
+    ((copy,),) = [folders for key, folders in copies(store, config, ["totals"]).items() if key == "totals/totals"]
+    part = max(part_files(copy), key=lambda f: f.stat().st_size)
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # a data page, far from the footer
+    part.write_bytes(bytes(data))
+
+    second = run_attempt(spark_session, config, store)
+
+    assert second.statuses["totals"] == "skipped"  # its copy passed the checks
+    assert second.statuses["write_totals"] == "failed", second.statuses
+    state = store.load(RUN_ID, config.name)
+    assert state is not None
+    assert "totals" not in state.completed_components
+    why = "its saved view 'totals' is damaged: write_totals could not read it"
+    assert any(e.get("reason") == why for e in attempt(state, 2).events if e.get("event") == "invalidated")
+
+    plan = plan_resume(state, config, run_id=RUN_ID)
+    assert {e.name: (e.action.value, e.reason) for e in plan.entries}["totals"] == ("run", why)
+    third = run_attempt(spark_session, config, store)
+
+    assert third.result.status is PipelineResultStatus.SUCCESS, third.statuses
+    assert third.statuses["totals"] == "success"
+    assert third.statuses["paid_orders"] == "skipped"
+    assert read_output(spark_session, target) == expected
+
+
 # -- clean-up ------------------------------------------------------------------------------------------------
 
 

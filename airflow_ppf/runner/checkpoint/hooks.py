@@ -21,7 +21,7 @@ from airflow_ppf.runner.checkpoint.fingerprint import (
     compute_pipeline_fingerprint,
 )
 from airflow_ppf.runner.checkpoint.resume import OnConfigChange, ResumePlan
-from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer, ViewNotSavedError
+from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer, ViewNotSavedError, damaged_saved_view
 from airflow_ppf.runner.checkpoint.state import CheckpointState, CheckpointStatus, new_writer_id
 from airflow_ppf.runner.checkpoint.stores import CheckpointStore
 from airflow_ppf.runner.dataflow import ViewIO, needed_downstream, views_to_restore
@@ -356,6 +356,19 @@ class CheckpointHooks(NoOpHooks):
         if self.state is None:
             return
         self.state.record_failed(config.name, error)
+        damaged = damaged_saved_view(self.state, error)
+        if damaged is not None:
+            # Checks before a resume read footers, not every data page: a copy damaged inside its data is
+            # found only when a component reads it. Its producer then runs again on the next attempt.
+            producer, view = damaged
+            self.state.invalidate([producer], f"its saved view '{view}' is damaged: {config.name} could not read it")
+            log.warning(
+                "%s failed reading the saved view %r of %s: %s will run again on the next attempt",
+                config.name,
+                view,
+                producer,
+                producer,
+            )
         self._save()
 
     def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:

@@ -262,6 +262,14 @@ def plan_resume(
     current_fps = compute_component_fingerprints(config)
     completed = state.completed_set()
     last = state.current_attempt
+    # Why a component that was done is done no more (a rerun asked for, a damaged saved view...).
+    invalidated = {
+        name: str(event.get("reason") or "marked not done")
+        for attempt in state.attempts
+        for event in attempt.events
+        if event.get("event") == "invalidated"
+        for name in event.get("names") or []
+    }
     entries: list[ComponentPlan] = []
     reruns: dict[str, str] = {}
     for comp in order:
@@ -294,7 +302,7 @@ def plan_resume(
         elif name in changed and changed[name] == "new component":
             reason = "new component"
         else:
-            reason = "not completed yet"
+            reason = invalidated.get(name, "not completed yet")
         entries.append(ComponentPlan(name, PlanAction.RUN, reason))
     if removed:
         notes.append(f"removed since the checkpoint: {', '.join(removed)}")

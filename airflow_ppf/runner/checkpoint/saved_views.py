@@ -26,8 +26,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
-from airflow_ppf.runner.checkpoint.state import utcnow
+from airflow_ppf.runner.checkpoint.state import CheckpointState, utcnow
 from airflow_ppf.runner.checkpoint.stores import safe_file_name
 from airflow_ppf.runner.report import describe_error
 from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri
@@ -35,7 +36,7 @@ from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, j
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["COMMIT_MARKER", "ViewMaterializer", "ViewNotSavedError"]
+__all__ = ["COMMIT_MARKER", "ViewMaterializer", "ViewNotSavedError", "damaged_saved_view"]
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,36 @@ def _narrow_over(plan: str, run_root: str) -> bool:
                 return False
     # Every file scan must have had a location we checked.
     return plan.count("FileScan") <= len(_LOCATION.findall(plan))
+
+
+#: Error texts of a failed read of a file (corrupt data, a checksum mismatch, a file gone).
+_READ_FAILURE = re.compile(
+    r"FAILED_READ_FILE|ChecksumException|ParquetDecodingException|FileNotFoundException|not a Parquet file"
+    r"|CANNOT_READ_FILE_FOOTER"
+)
+
+
+def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[str, str] | None:
+    """``(producer, view)`` of the saved view that ``error`` failed to read, if it is one of the run's copies."""
+    texts: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None and len(texts) < 10:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    text = "\n".join(texts)
+    if not _READ_FAILURE.search(text):
+        return None
+    for name, record in state.components.items():
+        if name not in state.completed_components:
+            continue
+        for output in record.outputs:
+            path = output.get("path")
+            # The copy's folder name is unique (attempt and a random id), so its path part identifies it
+            # whatever the scheme and authority look like in the error.
+            where = urlparse(path).path.rstrip("/") if path else ""
+            if where and f"{where}/" in text:
+                return name, str(output.get("view"))
+    return None
 
 
 def _normalise(uri: str) -> str:

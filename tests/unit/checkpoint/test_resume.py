@@ -21,6 +21,7 @@ from airflow_ppf.runner import (
     plan_resume,
 )
 from airflow_ppf.runner.checkpoint import CheckpointNotFoundError, CheckpointState, PlanAction
+from airflow_ppf.runner.checkpoint.saved_views import damaged_saved_view
 from tests.unit.checkpoint.components import read_log
 from tests.unit.checkpoint.conftest import MakeConfig
 from tests.unit.checkpoint.support import Spec
@@ -270,3 +271,71 @@ def test_removed_and_added_components_are_named(
     assert plan.get("audit").reason == "new component"  # type: ignore[union-attr]
     assert plan.get("publish").action is PlanAction.RUN  # type: ignore[union-attr]
     assert plan.skip == {"read", "clean", "report"}
+
+
+def test_a_component_marked_not_done_is_planned_with_the_reason(
+    failed_once: CheckpointState, make_config: MakeConfig, tmp_path: Path
+) -> None:
+    failed_once.invalidate(["clean"], "rerun from 'clean' requested by ada")
+    plan = plan_resume(failed_once, make_config(specs(tmp_path)))
+    reasons = {e.name: (e.action, e.reason) for e in plan.entries}
+    assert reasons["clean"] == (PlanAction.RUN, "rerun from 'clean' requested by ada")
+    assert reasons["report"] == (PlanAction.SKIP, "completed in attempt 1")
+
+
+def _with_saved_view(path: str) -> CheckpointState:
+    state = CheckpointState(run_id="r", pipeline_name="p", pipeline_fingerprint="f")
+    state.begin_attempt(1, "w", pipeline_fingerprint="f", component_fingerprints={}, field_digests={})
+    state.record_completed("totals", 10, outputs=[{"view": "totals", "path": path}])
+    return state
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "expected"),
+    [
+        pytest.param(
+            "/data/p/r/totals/totals/a1-0c0ffee0",
+            RuntimeError(
+                "[FAILED_READ_FILE.NO_HINT] Encountered error while reading file "
+                "file:///data/p/r/totals/totals/a1-0c0ffee0/part-00000.snappy.parquet. SQLSTATE: KD001"
+            ),
+            ("totals", "totals"),
+            id="local-checksum",
+        ),
+        pytest.param(
+            "hdfs://nn/data/p/r/totals/totals/a1-0c0ffee0",
+            RuntimeError("ParquetDecodingException: hdfs://nn:8020/data/p/r/totals/totals/a1-0c0ffee0/part-1"),
+            ("totals", "totals"),
+            id="other-authority",
+        ),
+        pytest.param(
+            "/data/p/r/totals/totals/a1-0c0ffee0",
+            RuntimeError("division by zero in /data/p/r/totals/totals/a1-0c0ffee0/part-0"),
+            None,
+            id="not-a-read-failure",
+        ),
+        pytest.param(
+            "/data/p/r/totals/totals/a1-0c0ffee0",
+            RuntimeError("FAILED_READ_FILE: file:///input/orders.csv"),
+            None,
+            id="another-file",
+        ),
+        pytest.param(
+            "/data/p/r/totals/totals/a1-0c0ffee0",
+            RuntimeError("the component failed"),
+            None,
+            id="no-details",
+        ),
+    ],
+)
+def test_a_failed_read_of_a_saved_copy_names_its_producer(
+    path: str, error: BaseException, expected: tuple[str, str] | None
+) -> None:
+    assert damaged_saved_view(_with_saved_view(path), error) == expected
+
+
+def test_a_failed_read_is_found_in_the_exception_chain() -> None:
+    state = _with_saved_view("/d/a1-0c0ffee0")
+    outer = RuntimeError("write_totals failed")
+    outer.__cause__ = OSError("ChecksumException: Checksum error: file:/d/a1-0c0ffee0/part-0 at 512")
+    assert damaged_saved_view(state, outer) == ("totals", "totals")
