@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -338,11 +339,16 @@ def test_verify_finds_damaged_copies(
         assert problem.startswith(expected), problem
 
 
+@pytest.mark.parametrize("sidecars", [True, False], ids=["hadoop-crc-files", "no-crc-files"])
 def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_reruns(
-    spark_session: SparkSession, orders_csv: Path, tmp_path: Path
+    spark_session: SparkSession, orders_csv: Path, tmp_path: Path, sidecars: bool
 ) -> None:
     """Bit rot inside a data page keeps every size and footer intact, so the checks before a resume pass;
-    the component that reads the copy fails, and the next attempt reruns the copy's producer."""
+    the component that reads the copy fails, and the next attempt reruns the copy's producer.
+
+    On local disks Hadoop keeps ``.crc`` files beside the data; object stores have none, and there only
+    Parquet's page checksums (which saved copies are read with) stand between the damage and wrong rows.
+    """
     target = tmp_path / "out" / "totals"
     config = PipelineConfig.from_string(orders_pipeline(orders_csv, target))
     expected = clean_output(spark_session, config, target)
@@ -351,6 +357,12 @@ def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_
     assert run_attempt(spark_session, config, store, fail=True).statuses["check_before_write"] == "failed"
     ((copy,),) = [folders for key, folders in copies(store, config, ["totals"]).items() if key == "totals/totals"]
     part = max(part_files(copy), key=lambda f: f.stat().st_size)
+    if not sidecars:  # as if written to a store without them: no .crc files, and the marker lists none
+        for crc in copy.glob(".*.crc"):
+            crc.unlink()
+        marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+        marker["files"] = {n: size for n, size in marker["files"].items() if not n.endswith(".crc")}
+        (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     data = bytearray(part.read_bytes())
     data[len(data) // 3] ^= 0xFF  # a data page, far from the footer
     part.write_bytes(bytes(data))

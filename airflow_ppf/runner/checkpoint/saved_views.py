@@ -34,7 +34,7 @@ from airflow_ppf.runner.report import describe_error
 from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
 __all__ = ["COMMIT_MARKER", "ViewMaterializer", "ViewNotSavedError", "damaged_saved_view"]
 
@@ -107,7 +107,7 @@ class ViewMaterializer:
             raise
         # Read back with the view's own schema: the same as Spark would infer from the files (all columns
         # nullable), without the job that inference costs.
-        saved = spark.read.schema(original.schema).parquet(target)
+        saved = _reader(spark).schema(original.schema).parquet(target)
         schema_json = saved.schema.json()
         rows = rows_of()
         files = self._list_files(target)
@@ -190,7 +190,7 @@ class ViewMaterializer:
         started = time.monotonic()
         frame = self._verified.pop(_normalise(record["path"]), None)
         if frame is None:
-            frame = self._spark().read.parquet(record["path"])
+            frame = _reader(self._spark()).parquet(record["path"])
         frame.createOrReplaceTempView(record["view"])
         self.restore_seconds += time.monotonic() - started
         self.restored_bytes += int(record.get("bytes") or 0)
@@ -200,11 +200,11 @@ class ViewMaterializer:
         """Read a saved copy with its recorded schema (no inference job); infer it for older markers."""
         spark = self._spark()
         if not schema_json:
-            return spark.read.parquet(path)
+            return _reader(spark).parquet(path)
         from pyspark.sql.types import StructType
 
         schema = StructType.fromJson(json.loads(schema_json))
-        return spark.read.schema(schema).parquet(path)
+        return _reader(spark).schema(schema).parquet(path)
 
     def _list_files(self, path: str) -> dict[str, int]:
         """``{file name: size}`` of a saved copy (a flat folder), without the commit marker."""
@@ -299,6 +299,13 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
             if where and f"{where}/" in text:
                 return name, str(output.get("view"))
     return None
+
+
+def _reader(spark: SparkSession) -> DataFrameReader:
+    """A reader of saved copies that checks every data page's CRC (Spark writes them; it checks none by
+    default): damage inside the data then fails the read instead of giving wrong rows, also on stores
+    without checksums of their own (object stores)."""
+    return spark.read.option("parquet.page.verify-checksum.enabled", "true")
 
 
 def _normalise(uri: str) -> str:
