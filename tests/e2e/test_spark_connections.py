@@ -169,3 +169,6 @@ def test_a_pipeline_resumes_in_a_new_process_over_spark_connect(
     assert restored, attempt(state, 2).events
     assert "totals" in restored[0]["views"], restored
     assert output_rows(target) == expected
+    # The server sees this machine's disk, so the writer staged the output and renamed it into place.
+    assert "plain Spark write" not in second.stdout + second.stderr, second.describe()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["totals"]
