@@ -7,8 +7,11 @@ driver JVM on the client) use the local file system.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
@@ -16,14 +19,18 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "DataFileSystem",
     "HadoopFileSystem",
     "LocalFileSystem",
     "filesystem_for",
     "fsync_dir",
+    "has_driver_jvm",
     "is_local_uri",
     "join_uri",
+    "local_path_shared_with",
 ]
 
 
@@ -200,6 +207,14 @@ class HadoopFileSystem:
         return int(fs.getContentSummary(path).getLength())
 
 
+def has_driver_jvm(spark: SparkSession) -> bool:
+    """Whether ``spark`` is a classic session with a driver JVM in this process (not Spark Connect)."""
+    try:
+        return spark._jvm is not None and spark._jsc is not None
+    except Exception:  # Spark Connect raises PySparkAttributeError (JVM_ATTRIBUTE_NOT_SUPPORTED)
+        return False
+
+
 def filesystem_for(spark: SparkSession | None, uri: str) -> DataFileSystem:
     """Pick the file system for ``uri``: the local disk for local paths, else Hadoop's through the JVM.
 
@@ -208,9 +223,57 @@ def filesystem_for(spark: SparkSession | None, uri: str) -> DataFileSystem:
     """
     if is_local_uri(uri):
         return LocalFileSystem()
-    if spark is None or getattr(spark, "_jvm", None) is None:
+    if spark is None or not has_driver_jvm(spark):
         raise ValueError(
             f"{uri!r} is not a local path and this Spark session has no driver JVM (Spark Connect): "
             "use a local or shared-mount path for checkpoint data"
         )
     return HadoopFileSystem(spark)
+
+
+#: ``(session, folder) -> whether the Spark Connect server sees this process's files there``.
+_shared_folders: dict[tuple[str, str], bool] = {}
+
+
+def local_path_shared_with(spark: SparkSession, path: str, *, probe_prefix: str = ".ppf-probe-") -> Path | None:
+    """``path`` as a local path if the (Spark Connect) server of ``spark`` sees this process's files there
+    (the same machine or a shared mount), else ``None``; relative and remote paths give ``None``.
+
+    Decided once per session and folder by a probe: this process writes a random token into a folder
+    named ``<name of path><probe_prefix>probe-<id>`` next to ``path`` and asks the server to read it back
+    (a visible name: Spark skips files starting with ``.`` or ``_``; callers pick a prefix whose leftovers
+    their own clean-up removes).
+    """
+    if not is_local_uri(path):
+        return None
+    target = _local(path)
+    if not target.is_absolute():
+        return None  # relative to the server's working directory, which this process cannot know
+    key = (str(getattr(spark, "session_id", id(spark))), str(target.parent))
+    if key not in _shared_folders:
+        _shared_folders[key] = _server_reads_back(spark, target, probe_prefix)
+    return target if _shared_folders[key] else None
+
+
+def _server_reads_back(spark: SparkSession, target: Path, probe_prefix: str) -> bool:
+    folder = target.parent
+    # Folders the probe creates, deepest first: removed again if the server does not see them.
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    token = uuid.uuid4().hex
+    probe = folder / f"{target.name}{probe_prefix}probe-{token}"
+    shared = False
+    try:
+        probe.mkdir(parents=True)
+        (probe / "probe.txt").write_text(token, encoding="utf-8")
+        shared = [row[0] for row in spark.read.text(str(probe)).collect()] == [token]
+    except Exception as exc:  # the server cannot read it: not shared
+        log.debug("The Spark server does not see %s: %s", folder, exc)
+    finally:
+        with contextlib.suppress(OSError):
+            (probe / "probe.txt").unlink(missing_ok=True)
+            probe.rmdir()
+    if not shared:
+        with contextlib.suppress(OSError):
+            for made in created:
+                made.rmdir()
+    return shared

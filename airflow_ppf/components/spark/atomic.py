@@ -48,11 +48,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import urlparse
+from typing import TYPE_CHECKING, Any
 
-from airflow_ppf.spark.fs import DataFileSystem, LocalFileSystem, filesystem_for, is_local_uri
+from airflow_ppf.spark.fs import (
+    DataFileSystem,
+    LocalFileSystem,
+    filesystem_for,
+    has_driver_jvm,
+    local_path_shared_with,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -126,68 +130,20 @@ def _filesystem(spark: SparkSession, path: str) -> tuple[DataFileSystem, str] | 
     The path is qualified the way Spark qualifies it (``out`` -> ``file:/cwd/out``), so the temporary and
     old siblings land next to what Spark writes, and locations compare equal to the catalog's.
     """
-    try:
-        jvm = spark._jvm
-        jsc = spark._jsc
-    except Exception:  # Spark Connect raises PySparkAttributeError (JVM_ATTRIBUTE_NOT_SUPPORTED)
-        jvm = jsc = None
-    if jvm is None or jsc is None:
+    if not has_driver_jvm(spark):
         return _shared_local_path(spark, path)
+    jvm: Any = spark._jvm
+    jsc: Any = spark._jsc
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
     qualified = str(hadoop_path.getFileSystem(jsc.hadoopConfiguration()).makeQualified(hadoop_path).toString())
     return filesystem_for(spark, qualified), qualified
 
 
-#: ``(session, folder) -> whether the Spark Connect server sees the client's files there``.
-_shared_folders: dict[tuple[str, str], bool] = {}
-
-
 def _shared_local_path(spark: SparkSession, path: str) -> tuple[DataFileSystem, str] | None:
     """Without a driver JVM (Spark Connect): the local file system, if the server sees this process's files
-    at ``path`` (the same machine or a shared mount), else ``None``.
-
-    Decided once per session and folder by a probe: this process writes a file with a random token next
-    to ``path`` and asks the server to read it back.
-    """
-    if not is_local_uri(path):
-        return None
-    target = Path(urlparse(path).path if path.startswith("file:") else path)
-    if not target.is_absolute():
-        return None  # relative to the server's working directory, which this process cannot know
-    folder = target.parent
-    key = (str(getattr(spark, "session_id", id(spark))), str(folder))
-    if key not in _shared_folders:
-        _shared_folders[key] = _server_sees(spark, target)
-    return (LocalFileSystem(), str(target)) if _shared_folders[key] else None
-
-
-def _server_sees(spark: SparkSession, target: Path) -> bool:
-    """Whether the Spark Connect server reads what this process writes next to ``target``.
-
-    The probe is a folder named like a temporary output of ``target`` (a visible name: Spark skips files
-    starting with ``.`` or ``_``), so a probe left behind by a killed process is removed with the other
-    leftovers by the next write.
-    """
-    folder = target.parent
-    token = uuid.uuid4().hex
-    created = not folder.exists()
-    probe = folder / f"{target.name}{TMP_INFIX}probe-{token}"
-    shared = False
-    try:
-        probe.mkdir(parents=True)
-        (probe / "probe.txt").write_text(token, encoding="utf-8")
-        rows = spark.read.text(str(probe)).collect()
-        shared = [row[0] for row in rows] == [token]
-    except Exception as exc:  # the server cannot read it: not shared
-        log.debug("The Spark Connect server does not see %s: %s", folder, exc)
-    finally:
-        with contextlib.suppress(OSError):
-            (probe / "probe.txt").unlink(missing_ok=True)
-            probe.rmdir()
-    if created and not shared:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    return shared
+    at ``path`` (the same machine or a shared mount), else ``None``."""
+    target = local_path_shared_with(spark, path, probe_prefix=TMP_INFIX)
+    return None if target is None else (LocalFileSystem(), str(target))
 
 
 def qualify_path(spark: SparkSession, path: str) -> str:

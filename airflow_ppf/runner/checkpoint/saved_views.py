@@ -31,7 +31,14 @@ from urllib.parse import urlparse
 from airflow_ppf.runner.checkpoint.state import CheckpointState, utcnow
 from airflow_ppf.runner.checkpoint.stores import safe_file_name
 from airflow_ppf.runner.report import describe_error
-from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri
+from airflow_ppf.spark.fs import (
+    DataFileSystem,
+    filesystem_for,
+    has_driver_jvm,
+    is_local_uri,
+    join_uri,
+    local_path_shared_with,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
@@ -91,6 +98,16 @@ class ViewMaterializer:
                 the unfinished folder is removed.
         """
         spark = self._spark()
+        # Spark Connect: the server writes the copy, this process checks and commits it.
+        if (
+            is_local_uri(self.location)
+            and not has_driver_jvm(spark)
+            and local_path_shared_with(spark, join_uri(self.run_root, "probe"), probe_prefix="-") is None
+        ):
+            raise ViewNotSavedError(
+                f"the Spark Connect server does not see the data location {self.location}; "
+                "use a path that this process and the server both see (the same machine or a shared mount)"
+            )
         target = join_uri(
             self.run_root, safe_file_name(component), safe_file_name(view), f"a{attempt}-{uuid.uuid4().hex[:8]}"
         )

@@ -1,4 +1,5 @@
-"""Atomic writes without a driver JVM (Spark Connect), decided by a probe the server must read back.
+"""Without a driver JVM (Spark Connect), whether the server sees this process's disk decides how outputs
+are written and whether views can be saved; a probe the server must read back tells.
 
 The real server is in ``tests/e2e/test_spark_connections.py`` (same machine: shared). Here a stand-in
 session plays a server that does or does not see this process's files, which one machine cannot show.
@@ -13,6 +14,7 @@ import pytest
 
 from airflow_ppf.components.spark import atomic
 from airflow_ppf.components.spark.atomic import CommitAction, write_atomically
+from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer, ViewNotSavedError
 
 
 class _Rows:
@@ -85,6 +87,15 @@ def test_a_server_that_does_not_see_our_disk_gets_a_plain_write_and_a_warning(
     assert written == [str(target)]
     assert "plain Spark write" in caplog.text
     assert len(session.probes) == 1
+
+
+def test_views_are_not_saved_where_the_server_cannot_see_them(tmp_path: Path) -> None:
+    session = ConnectLike(shared=False)
+    views = ViewMaterializer(str(tmp_path / "data"), "p", "r", lambda: session)  # type: ignore[arg-type,return-value]
+
+    with pytest.raises(ViewNotSavedError, match=r"server does not see the data location .*/data; use a path"):
+        views.save("clean", "clean_orders", 1)
+    assert not (tmp_path / "data").exists()  # nothing left behind by the probe
 
 
 def test_relative_and_remote_paths_are_never_probed(tmp_path: Path) -> None:
