@@ -235,14 +235,14 @@ def filesystem_for(spark: SparkSession | None, uri: str) -> DataFileSystem:
 _shared_folders: dict[tuple[str, str], bool] = {}
 
 
-def local_path_shared_with(spark: SparkSession, path: str, *, probe_prefix: str = ".ppf-probe-") -> Path | None:
+def local_path_shared_with(spark: SparkSession, path: str, *, probe_infix: str = ".ppf-") -> Path | None:
     """``path`` as a local path if the (Spark Connect) server of ``spark`` sees this process's files there
     (the same machine or a shared mount), else ``None``; relative and remote paths give ``None``.
 
     Decided once per session and folder by a probe: this process writes a random token into a folder
-    named ``<name of path><probe_prefix>probe-<id>`` next to ``path`` and asks the server to read it back
-    (a visible name: Spark skips files starting with ``.`` or ``_``; callers pick a prefix whose leftovers
-    their own clean-up removes).
+    named ``<name of path><probe_infix>probe-<id>`` next to ``path`` and asks the server to read it back
+    (a name that does not start with ``.`` or ``_``, which Spark would skip; callers pick an infix whose
+    leftovers their own clean-up removes).
     """
     if not is_local_uri(path):
         return None
@@ -251,16 +251,16 @@ def local_path_shared_with(spark: SparkSession, path: str, *, probe_prefix: str 
         return None  # relative to the server's working directory, which this process cannot know
     key = (str(getattr(spark, "session_id", id(spark))), str(target.parent))
     if key not in _shared_folders:
-        _shared_folders[key] = _server_reads_back(spark, target, probe_prefix)
+        _shared_folders[key] = _server_reads_back(spark, target, probe_infix)
     return target if _shared_folders[key] else None
 
 
-def _server_reads_back(spark: SparkSession, target: Path, probe_prefix: str) -> bool:
+def _server_reads_back(spark: SparkSession, target: Path, probe_infix: str) -> bool:
     folder = target.parent
     # Folders the probe creates, deepest first: removed again if the server does not see them.
     created = [p for p in (folder, *folder.parents) if not p.exists()]
     token = uuid.uuid4().hex
-    probe = folder / f"{target.name}{probe_prefix}probe-{token}"
+    probe = folder / f"{target.name}{probe_infix}probe-{token}"
     shared = False
     try:
         probe.mkdir(parents=True)

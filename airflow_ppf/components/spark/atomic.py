@@ -142,7 +142,7 @@ def _filesystem(spark: SparkSession, path: str) -> tuple[DataFileSystem, str] | 
 def _shared_local_path(spark: SparkSession, path: str) -> tuple[DataFileSystem, str] | None:
     """Without a driver JVM (Spark Connect): the local file system, if the server sees this process's files
     at ``path`` (the same machine or a shared mount), else ``None``."""
-    target = local_path_shared_with(spark, path, probe_prefix=TMP_INFIX)
+    target = local_path_shared_with(spark, path, probe_infix=TMP_INFIX)
     return None if target is None else (LocalFileSystem(), str(target))
 
 

@@ -98,11 +98,12 @@ class ViewMaterializer:
                 the unfinished folder is removed.
         """
         spark = self._spark()
-        # Spark Connect: the server writes the copy, this process checks and commits it.
+        # Spark Connect: the server writes the copy, this process checks and commits it. (The probe goes
+        # inside the run's folder, so that deleting the run's saved views removes any leftover of it.)
         if (
             is_local_uri(self.location)
             and not has_driver_jvm(spark)
-            and local_path_shared_with(spark, join_uri(self.run_root, "probe"), probe_prefix="-") is None
+            and local_path_shared_with(spark, join_uri(self.run_root, "probe")) is None
         ):
             raise ViewNotSavedError(
                 f"the Spark Connect server does not see the data location {self.location}; "
