@@ -202,6 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="generated orders (default 1,000,000)")
     parser.add_argument("--runs", type=int, default=3, help="runs per policy and pipeline (default 3)")
     parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES), choices=list(PIPELINES))
+    parser.add_argument(
+        "--shuffle-partitions",
+        type=int,
+        default=4,
+        help="spark.sql.shuffle.partitions (default 4, tuned for 2 cores; Spark's own default is 200)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -212,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SparkSession.builder.master("local[2]")
         .appName("materialize-overhead")
         .config("spark.driver.memory", "2g")
-        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
@@ -242,8 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\nMaterialize overhead: {args.rows:,} orders, local[2], {args.runs} runs per policy (interleaved), "
-        f"medians; load average {load:.1f} on {os.cpu_count()} CPUs\n"
+        f"\nMaterialize overhead: {args.rows:,} orders, local[2], {args.shuffle_partitions} shuffle partitions, "
+        f"{args.runs} runs per policy (interleaved), medians; load average {load:.1f} on {os.cpu_count()} CPUs\n"
     )
     header = (
         f"{'pipeline':9}{'never':>8}{'auto':>8}{'ratio':>7}  {'goal':7}{'CPU never':>10}{'CPU auto':>9}{'ratio':>7}"
@@ -256,10 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         used = {p: statistics.median(t[1] for t in times[p]) for p in times}
         ratio, cpu_ratio = wall["auto"] / wall["never"], used["auto"] / used["never"]
         views, size = saved[name]
+        plural = "" if views == 1 else "s"
         print(
             f"{name:9}{wall['never']:>7.1f}s{wall['auto']:>7.1f}s{ratio:>7.2f}  {_goal(ratio):7}"
             f"{used['never']:>9.1f}s{used['auto']:>8.1f}s{cpu_ratio:>7.2f}  {_goal(cpu_ratio):7}"
-            f"{f'{views} views, {size / 1e6:.0f} MB':>17}"
+            f"{f'{views} view{plural}, {size / 1e6:.0f} MB':>17}"
         )
     print("\nruns (wall s / JVM CPU s):")
     for name, times in results.items():

@@ -130,3 +130,20 @@ def config_without_gate(config: PipelineConfig) -> PipelineConfig:
         if comp["name"] == "write":
             comp["config"]["path"] = str(Path(comp["config"]["path"]).parent / "ref")
     return PipelineConfig.from_dict(doc)
+
+
+def test_narrow_queries_over_saved_data_in_a_long_path_are_cheap(spark: SparkSession, tmp_path: Path) -> None:
+    """Spark's plan text cuts paths short (about 100 characters), often inside the run's own folder; the
+    decision must not depend on it."""
+    location = tmp_path / ("a-long-data-location-" * 6)
+    run_id = "scheduled__2026-11-27T00:00:00"
+    views = ViewMaterializer(str(location), "a-pipeline-with-a-long-name", run_id, lambda: spark)
+    spark.sql("SELECT id, id * 2 AS x FROM range(100)").createOrReplaceTempView("long_gen")
+    views.save("c", "long_gen", 1)
+    spark.sql("SELECT id, x + 1 AS y FROM long_gen WHERE id > 5").createOrReplaceTempView("long_narrow")
+    plan = str(spark.table("long_narrow")._jdf.queryExecution().executedPlan().toString())
+    assert views.run_root.lstrip("/") not in plan  # the plan shows it cut short
+
+    assert views.cheap_to_recompute("long_narrow")
+    spark.sql("SELECT x, COUNT(*) AS n FROM long_gen GROUP BY x").createOrReplaceTempView("long_agg")
+    assert not views.cheap_to_recompute("long_agg")

@@ -157,16 +157,27 @@ class ViewMaterializer:
         Such a view is not worth saving under ``auto``: recomputing it on a resume (by rerunning its
         producer, which reads the restored copies) costs about what reading a saved copy would, while
         saving it costs a full extra write and read on every successful run. Decided from Spark's physical
-        plan; anything unrecognised (other sources, Python UDFs, Spark Connect) counts as expensive.
+        plan and the files it reads; anything unrecognised (other sources, Python UDFs, Spark Connect)
+        counts as expensive.
         """
-        jdf = getattr(self._spark().table(view), "_jdf", None)
+        frame = self._spark().table(view)
+        jdf = getattr(frame, "_jdf", None)
         if jdf is None:
             return False
         try:
             plan = str(jdf.queryExecution().executedPlan().toString())
         except Exception:
             return False
-        return _narrow_over(plan, self.run_root)
+        if _EXPENSIVE.search(plan) or ("FileScan" in plan and "FileScan parquet" not in plan):
+            return False
+        # The files Spark will read, named in full (the plan's text cuts long paths short, often inside
+        # the run's own folder): all must be in saved copies of this run.
+        try:
+            files = frame.inputFiles()
+        except Exception:
+            return False
+        root = _normalise(self.run_root)
+        return all(_normalise(f).startswith(root + "/") for f in files)
 
     def verify(self, record: dict[str, Any]) -> str | None:
         """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
@@ -264,31 +275,11 @@ class ViewMaterializer:
 
 
 #: Physical operators that make a view expensive to recompute: shuffles, aggregations, joins, sorts,
-#: windows, Python code, and scans of anything but a saved copy or generated rows.
+#: windows, Python code, and scans of anything but a parquet file or generated rows.
 _EXPENSIVE = re.compile(
     r"Exchange|Aggregate|Join|Window|Sort\b|Expand|Generate|EvalPython|InPandas|InArrow|MapPartitions"
     r"|BatchScan|Scan (?!parquet)|ExistingRDD|InMemoryTableScan|Cartesian"
 )
-# The list of paths ends with "]", or is cut short with "..." before the next field of the scan.
-_LOCATION = re.compile(r"Location: \w+\(\d+ paths?\)\[(.*?)(?:\]|, \w+Filters: |, ReadSchema: |$)", re.MULTILINE)
-
-
-def _narrow_over(plan: str, run_root: str) -> bool:
-    """Whether a physical plan only transforms rows of saved copies under ``run_root`` (or generated rows)."""
-    if _EXPENSIVE.search(plan):
-        return False
-    if "FileScan" in plan and "FileScan parquet" not in plan:
-        return False
-    root = _normalise(run_root)
-    for paths in _LOCATION.findall(plan):
-        for path in paths.split(","):
-            # Spark cuts long paths short with "..."; a cut that hides the root counts as elsewhere.
-            if not _normalise(path.strip().removesuffix("...")).startswith(root + "/"):
-                return False
-    # Every file scan must have had a location we checked.
-    return plan.count("FileScan") <= len(_LOCATION.findall(plan))
-
-
 #: Error texts of a failed read of a file (corrupt data, a checksum mismatch, a file gone).
 _READ_FAILURE = re.compile(
     r"FAILED_READ_FILE|ChecksumException|ParquetDecodingException|FileNotFoundException|not a Parquet file"
