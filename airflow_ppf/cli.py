@@ -17,31 +17,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from airflow_ppf.config import ConfigError, PipelineConfig
-from airflow_ppf.runner import (
-    CheckpointHooks,
-    CompositeHooks,
-    LocalCheckpointStore,
-    NoOpHooks,
-    PipelineResult,
-    SimplePipelineRunner,
-)
-from airflow_ppf.runner.checkpoint import (
+from airflow_ppf.checkpoint import (
+    CheckpointedRun,
     CheckpointError,
     CheckpointState,
+    LocalCheckpointStore,
     OnConfigChange,
     ResumePlan,
-    plan_resume,
+    ResumePolicy,
+    forget_checkpoint,
+    predict_next_attempt,
 )
-from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
-from airflow_ppf.runner.hooks import CriticalHookError
+from airflow_ppf.config import ConfigError, PipelineConfig
+from airflow_ppf.runner import NoOpHooks, PipelineResult, SimplePipelineRunner
+from airflow_ppf.runner.hooks import CriticalHookError, RunPlan
 from airflow_ppf.runner.report import describe_error, format_seconds, format_table
 from airflow_ppf.runner.results import ComponentStatus
-from airflow_ppf.spark.fs import is_local_uri
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
     from airflow_ppf.config.models import ComponentConfig
 
 __all__ = ["main"]
@@ -70,13 +63,16 @@ class ConsoleProgress(NoOpHooks):
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.tty = out.isatty()
+        #: Print the plan (a first run of a run id has nothing to say beyond "running all").
+        self.show_plan = True
 
     def _print(self, text: str, end: str = "\n") -> None:
         self.out.write(text + end)
         self.out.flush()
 
-    def on_resume_plan(self, plan: ResumePlan) -> None:
-        self._print(plan.format_table() + "\n")
+    def on_resume_plan(self, plan: RunPlan) -> None:
+        if self.show_plan:
+            self._print(plan.format_table() + "\n")
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         self._print(f"[{index + 1}/{total}] {config.name} …", end="" if self.tty else "\n")
@@ -207,42 +203,47 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
     if args.resume and not args.run_id:
         raise UsageError("--resume needs --run-id (the id printed by the run to resume)")
 
-    hooks: list[object] = [ConsoleProgress(out)]
-    plan: ResumePlan | None = None
     run_id = args.run_id or f"ppf-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    attempt = 1
-    if not args.no_checkpoint:
-        store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
-        state = store.load(run_id, config.name)
-        attempt = (state.attempt if state else 0) + 1
-        if args.resume:
-            plan = plan_resume(state, config, on_config_change=args.on_config_change, run_id=run_id)
-        elif state is not None:
-            out.write(f"Run {run_id!r} has a checkpoint; running every component again (use --resume to skip)\n")
-        hooks.append(
-            CheckpointHooks(
-                store, run_id=run_id, attempt=attempt, on_config_change=args.on_config_change, resume_plan=plan
-            )
-        )
-        out.write(f"Pipeline {config.name!r} · run id {run_id} · attempt {attempt} · checkpoints in {store.base_dir}\n")
-    else:
+    progress = ConsoleProgress(out)
+    if args.no_checkpoint:
         out.write(f"Pipeline {config.name!r} (no checkpoint)\n")
+        with SimplePipelineRunner(
+            config, hooks=progress, fail_fast=not args.no_fail_fast, context={"run_id": run_id}
+        ) as runner:
+            result = runner.run()
+        _print_result(result, out, as_json=args.json)
+        return EXIT_OK if result.success else EXIT_FAILED
 
-    with SimplePipelineRunner(
+    store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+    run = CheckpointedRun(
         config,
-        hooks=CompositeHooks(*hooks),
+        store,
+        run_id,
+        policy=ResumePolicy(
+            resume=args.resume,
+            on_config_change=OnConfigChange(args.on_config_change),
+            forget_on_fresh_start=False,
+            no_resume_reason="--resume not given (every component runs again)",
+        ),
+        progress=progress,
         fail_fast=not args.no_fail_fast,
-        context={"run_id": run_id, "attempt": attempt},
-    ) as runner:
-        try:
-            result = runner.run(plan=plan)
-        except CriticalHookError as exc:
-            out.write(f"\nThe run is stopped: recording its progress failed: {exc.error}\n")
-            if exc.result is not None:
-                _print_result(exc.result, out, as_json=args.json)
-            return EXIT_FAILED
-    _print_result(result, out, as_json=args.json, plan=plan)
-    if not result.success and not args.no_checkpoint:
+    )
+    plan = run.prepare()
+    out.write(
+        f"Pipeline {config.name!r} · run id {run_id} · attempt {run.attempt_number} · checkpoints in {store.base_dir}\n"
+    )
+    progress.show_plan = plan.previous_attempt > 0
+    try:
+        result = run.run()
+    except CriticalHookError as exc:
+        out.write(f"\nThe run is stopped: its checkpoint could not be kept: {exc.error}\n")
+        if exc.result is not None:
+            _print_result(exc.result, out, as_json=args.json)
+        return EXIT_FAILED
+    finally:
+        run.close()
+    _print_result(result, out, as_json=args.json, plan=run.plan)
+    if not result.success:
         out.write(
             f"\nResume with: ppf run {args.config} --run-id {run_id} --resume"
             + (f" --checkpoint-dir {args.checkpoint_dir}" if args.checkpoint_dir else "")
@@ -273,8 +274,8 @@ def _print_result(
         f"{len(result.completed_components)} ran, {len(result.skipped_components)} skipped, "
         f"{len(result.failed_components)} failed"
     )
-    if plan is not None and plan.time_saved_ms:
-        line += f"; resuming saved about {format_seconds(plan.time_saved_ms / 1000)}"
+    if plan is not None and plan.is_resume:
+        line += f"; resuming {plan.savings()}"
     out.write(line + "\n")
 
 
@@ -297,26 +298,19 @@ def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
             return EXIT_OK
         out.write(render_checkpoint(state) + "\n")
         if args.config:
-            plan = plan_resume(state, PipelineConfig.from_file(args.config))
-            out.write("\n" + plan.format_table() + "\n")
+            plan = predict_next_attempt(state, PipelineConfig.from_file(args.config))
+            out.write("\nWhat the next attempt with --resume does:\n" + plan.format_table() + "\n")
         return EXIT_OK
     state = store.load(args.run_id, args.pipeline)
     if state is None:
         out.write(f"No checkpoint for run id {args.run_id!r} in {store.base_dir}\n")
         return EXIT_OK
-    if state.data_location:
-        views = ViewMaterializer(state.data_location, state.pipeline_name, state.run_id, _no_spark)
-        if not is_local_uri(state.data_location):
-            out.write(f"Saved views under {views.run_root} are on a remote file system: delete them there\n")
-        elif views.delete_all():
-            out.write(f"Deleted saved views under {views.run_root}\n")
-    store.delete(state.run_id, state.pipeline_name)
+    for done in forget_checkpoint(store, state):
+        if done.startswith("deleted the checkpoint"):
+            continue
+        out.write(done[0].upper() + done[1:] + "\n")
     out.write(f"Cleared the checkpoint of run {args.run_id!r}: its next run starts from the beginning\n")
     return EXIT_OK
-
-
-def _no_spark() -> SparkSession:
-    raise UsageError("no Spark session is needed for local saved views")
 
 
 def render_checkpoint(state: CheckpointState) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_ppf import __version__
+from airflow_ppf.settings import DEFAULT_CHECKPOINT_DIR
 
 __all__ = ["get_provider_info"]
 
@@ -30,6 +31,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [{"integration-name": "PySpark Pipelines", "python-modules": ["airflow_ppf.operators.pipeline"]}],
+        "hooks": [{"integration-name": "PySpark Pipelines", "python-modules": ["airflow_ppf.hooks.spark_connection"]}],
         "extra-links": ["airflow_ppf.links.checkpoint.CheckpointLink"],
         "config": {
             "ppf": {
@@ -43,7 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "/shared/ppf/checkpoints",
-                        "default": "/tmp/airflow-ppf/checkpoints",
+                        "default": DEFAULT_CHECKPOINT_DIR,
                     },
                     "data_location": {
                         "description": (

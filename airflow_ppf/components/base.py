@@ -26,7 +26,7 @@ class Component(ABC):
 
     Components hand data to each other through Spark temp views. A component that reads or writes views
     says which through :attr:`input_views` and :attr:`output_views`, so that a resume in a new process can
-    restore what the components it skips produced (see :mod:`airflow_ppf.runner.dataflow`).
+    restore what the components it skips produced (see :mod:`airflow_ppf.checkpoint.dataflow`).
     """
 
     #: Whether running this component again has no effect beyond re-registering its views (no writes, no

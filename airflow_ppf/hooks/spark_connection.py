@@ -1,4 +1,4 @@
-"""Turn an Airflow Spark connection into pipeline Spark settings (master URL or Spark Connect URL, conf).
+"""SparkConnectionHook: an Airflow Spark connection as pipeline Spark settings (master or Connect URL, conf).
 
 Supported connection types are those of the Apache Spark provider:
 
@@ -21,7 +21,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
-__all__ = ["SparkConnectionError", "SparkConnectionSettings", "spark_settings_from_connection"]
+__all__ = ["SparkConnectionError", "SparkConnectionHook", "SparkConnectionSettings", "spark_settings_from_connection"]
 
 log = logging.getLogger(__name__)
 
@@ -65,34 +65,64 @@ def _conf_from_extras(extras: dict[str, Any]) -> dict[str, str]:
     return conf
 
 
+class SparkConnectionHook(BaseHook):
+    """Read an Airflow connection of type ``spark`` or ``spark_connect`` as the settings of a SparkSession.
+
+    Unlike the Spark provider's hooks it submits nothing: ``PipelineOperator`` builds the session in the
+    task's own process from :meth:`get_settings`.
+
+    :param spark_conn_id: the connection.
+    """
+
+    conn_name_attr = "spark_conn_id"
+    default_conn_name = "spark_default"
+    hook_name = "Spark (airflow-ppf pipelines)"
+
+    def __init__(self, spark_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.spark_conn_id = spark_conn_id
+
+    def get_conn(self) -> SparkConnectionSettings:
+        """Same as :meth:`get_settings` (the hook's connection *is* the settings)."""
+        return self.get_settings()
+
+    def get_settings(self) -> SparkConnectionSettings:
+        """Return where Spark is and its extra properties.
+
+        Raises:
+            SparkConnectionError: the connection does not exist, has another type, or has no host.
+        """
+        conn_id = self.spark_conn_id
+        try:
+            conn = self.get_connection(conn_id)
+        except AirflowException as exc:
+            raise SparkConnectionError(f"Spark connection {conn_id!r} not found: {exc}") from exc
+        conn_type = (conn.conn_type or "").replace("-", "_")
+        if conn_type not in SUPPORTED_TYPES:
+            raise SparkConnectionError(
+                f"connection {conn_id!r} has type {conn.conn_type!r}; PipelineOperator supports "
+                f"{' and '.join(SUPPORTED_TYPES)} connections"
+            )
+        if not conn.host:
+            raise SparkConnectionError(f"Spark connection {conn_id!r} has no host (the master or Connect server)")
+        conf = _conf_from_extras(conn.extra_dejson or {})
+        if conn_type == "spark_connect":
+            from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+
+            return SparkConnectionSettings(
+                conn_id, remote=SparkConnectHook(conn_id=conn_id).get_connection_url(), conf=conf
+            )
+        host = conn.host.strip()
+        master = host if "://" in host or not conn.port else f"spark://{host}"
+        if conn.port:
+            master = f"{master}:{conn.port}"
+        return SparkConnectionSettings(conn_id, master=master, conf=conf)
+
+
 def spark_settings_from_connection(conn_id: str) -> SparkConnectionSettings:
-    """Read an Airflow connection of type ``spark`` or ``spark_connect``.
+    """Read an Airflow connection of type ``spark`` or ``spark_connect`` (see :class:`SparkConnectionHook`).
 
     Raises:
         SparkConnectionError: the connection does not exist, has another type, or has no host.
     """
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except AirflowException as exc:
-        raise SparkConnectionError(f"Spark connection {conn_id!r} not found: {exc}") from exc
-    conn_type = (conn.conn_type or "").replace("-", "_")
-    if conn_type not in SUPPORTED_TYPES:
-        raise SparkConnectionError(
-            f"connection {conn_id!r} has type {conn.conn_type!r}; PipelineOperator supports "
-            f"{' and '.join(SUPPORTED_TYPES)} connections"
-        )
-    if not conn.host:
-        raise SparkConnectionError(f"Spark connection {conn_id!r} has no host (the master or Connect server)")
-    extras = conn.extra_dejson or {}
-    conf = _conf_from_extras(extras)
-    if conn_type == "spark_connect":
-        from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
-
-        return SparkConnectionSettings(
-            conn_id, remote=SparkConnectHook(conn_id=conn_id).get_connection_url(), conf=conf
-        )
-    host = conn.host.strip()
-    master = host if "://" in host or not conn.port else f"spark://{host}"
-    if conn.port:
-        master = f"{master}:{conn.port}"
-    return SparkConnectionSettings(conn_id, master=master, conf=conf)
+    return SparkConnectionHook(conn_id).get_settings()

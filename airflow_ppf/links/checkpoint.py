@@ -11,10 +11,9 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-__all__ = ["VIEW_PATH", "CheckpointLink", "checkpoint_view_url"]
+from airflow_ppf.settings import CHECKPOINT_VIEW_PATH
 
-#: Where the airflow-ppf plugin serves the checkpoint view (``fastapi_apps`` url_prefix + route).
-VIEW_PATH = "/ppf/checkpoint"
+__all__ = ["CheckpointLink", "checkpoint_view_url"]
 
 
 def checkpoint_view_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1, base_url: str = "") -> str:
@@ -23,7 +22,7 @@ def checkpoint_view_url(dag_id: str, run_id: str, task_id: str, map_index: int =
     Identifiers travel as query parameters, so run ids with ``:``, ``+`` or ``/`` survive any proxy.
     """
     query = urlencode({"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": map_index})
-    return f"{base_url.rstrip('/')}{VIEW_PATH}?{query}"
+    return f"{base_url.rstrip('/')}{CHECKPOINT_VIEW_PATH}?{query}"
 
 
 class CheckpointLink(BaseOperatorLink):

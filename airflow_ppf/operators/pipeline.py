@@ -10,32 +10,22 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_ppf.checkpoint.naming import pipeline_run_id
 from airflow_ppf.links.checkpoint import CheckpointLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_ppf.checkpoint.run import CheckpointedRun
+    from airflow_ppf.checkpoint.stores import CheckpointStore
     from airflow_ppf.config.models import PipelineConfig
-    from airflow_ppf.runner.checkpoint.resume import ResumePlan
-    from airflow_ppf.runner.checkpoint.state import CheckpointState
-    from airflow_ppf.runner.checkpoint.stores import CheckpointStore
     from airflow_ppf.runner.results import PipelineResult
-    from airflow_ppf.runner.simple_runner import SimplePipelineRunner
 
 __all__ = ["PipelineOperator", "pipeline_run_id"]
 
 OnConfigChange = Literal["restart", "partial", "fail"]
 StoreChoice = Literal["task_state", "local"]
 _CONFIG_SUFFIXES = (".conf", ".hocon", ".json", ".yaml", ".yml")
-
-
-def pipeline_run_id(dag_id: str, dag_run_id: str, task_id: str, map_index: int | None = -1) -> str:
-    """The checkpoint run id of one task instance: ``dag/run/task``, plus ``[i]`` for mapped tasks.
-
-    Stable across the tries of a task instance, distinct for every other task instance.
-    """
-    base = f"{dag_id}/{dag_run_id}/{task_id}"
-    return f"{base}[{map_index}]" if map_index is not None and map_index >= 0 else base
 
 
 class PipelineOperator(BaseOperator):
@@ -113,7 +103,8 @@ class PipelineOperator(BaseOperator):
         self.fail_fast = fail_fast
         self.hooks = list(hooks)
         self.keep_saved_views = keep_saved_views
-        self._runner: SimplePipelineRunner | None = None
+        self._run: CheckpointedRun | None = None
+        self._store_desc = ""
 
     # -- building blocks ------------------------------------------------------------------------------
 
@@ -144,16 +135,9 @@ class PipelineOperator(BaseOperator):
             raise ConfigError.single("", f"pipeline {text!r} is neither a config file nor HOCON text")
         return PipelineConfig.from_file(path, variables=variables)
 
-    def _settings(self) -> Any:
-        from airflow.sdk import conf
-
-        checkpoint_dir = conf.get("ppf", "checkpoint_dir", fallback="/tmp/airflow-ppf/checkpoints")
-        data_location = self.data_location or conf.get("ppf", "data_location", fallback="") or ""
-        return checkpoint_dir, data_location or str(Path(checkpoint_dir) / "_data")
-
     def make_store(self, context: Context, location: str) -> tuple[CheckpointStore, str]:
         """Pick the checkpoint store; return it and a description for the log."""
-        from airflow_ppf.runner.checkpoint import LocalCheckpointStore
+        from airflow_ppf.checkpoint import LocalCheckpointStore
         from airflow_ppf.stores.task_state import TaskStateCheckpointStore
 
         choice = self.checkpoint_store
@@ -162,10 +146,12 @@ class PipelineOperator(BaseOperator):
         accessor: Any = context.get("task_state_store")
         if choice in (None, "task_state") and accessor is not None:
             return TaskStateCheckpointStore(accessor, location), "Airflow task state store"
-        checkpoint_dir, _ = self._settings()
+        from airflow_ppf.settings import checkpoint_dir as configured_dir
+
+        checkpoint_dir = configured_dir()
         if choice == "task_state":
             self.log.warning("The task state store is not available (Airflow < 3.3?): using %s", checkpoint_dir)
-        return LocalCheckpointStore(Path(checkpoint_dir)), f"local folder {checkpoint_dir} ([ppf] checkpoint_dir)"
+        return LocalCheckpointStore(checkpoint_dir), f"local folder {checkpoint_dir} ([ppf] checkpoint_dir)"
 
     def _spark_manager(self, config: PipelineConfig) -> Any:
         from airflow_ppf.spark import SparkSessionManager
@@ -185,138 +171,87 @@ class PipelineOperator(BaseOperator):
     # -- execution ------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_ppf.checkpoint import CheckpointCorruptError, CheckpointError, PipelineConfigChangedError
         from airflow_ppf.config import ConfigError
-        from airflow_ppf.runner import CheckpointHooks, CompositeHooks, LoggingHooks, SimplePipelineRunner
-        from airflow_ppf.runner.checkpoint import (
-            CheckpointCorruptError,
-            CheckpointError,
-            PipelineConfigChangedError,
-            compute_pipeline_fingerprint,
-            plan_resume,
-        )
+        from airflow_ppf.hooks.spark_connection import SparkConnectionError
         from airflow_ppf.runner.hooks import CriticalHookError
 
-        ti = context["ti"]
+        run = None
         try:
-            config = self.load_pipeline()
-        except ConfigError as exc:
+            run = self._run = self.checkpointed_run(context)
+            result = run.run()
+        except (ConfigError, SparkConnectionError) as exc:
             raise AirflowFailException(f"Pipeline config error (no retry: fix the config): {exc}") from None
-        map_index = getattr(ti, "map_index", -1)
-        run_id = pipeline_run_id(ti.dag_id, ti.run_id, ti.task_id, map_index)
-        try_number = int(ti.try_number)
-        max_tries = int(getattr(ti, "max_tries", 0) or 0)
-        fingerprint = compute_pipeline_fingerprint(config)
-        _, data_location = self._settings()
+        except CheckpointCorruptError as exc:
+            raise AirflowFailException(
+                f"{exc} (no retry: clear the checkpoint, or set on_corrupt_checkpoint='restart')"
+            ) from None
+        except PipelineConfigChangedError as exc:
+            raise AirflowFailException(
+                f"{exc}. on_config_change='fail': clear the task to start over, or use 'restart' / 'partial'"
+            ) from None
+        except CriticalHookError as exc:
+            assert run is not None
+            self._push_summary(context, run, exc.result)
+            if isinstance(exc.error, CheckpointError):
+                raise AirflowException(f"Checkpoint error, the run is stopped: {exc.error}") from exc
+            raise AirflowException(f"Recording progress failed, the run is stopped: {exc}") from exc
+        finally:
+            self._run = None
+            if run is not None:
+                run.close()
+        summary = self._push_summary(context, run, result)
+        if not result.success:
+            raise AirflowException(self._failure_message(result, run.config, context))
+        return summary
+
+    def checkpointed_run(self, context: Context) -> CheckpointedRun:
+        """Assemble this task instance's checkpointed run: config, store, resume policy, Spark, hooks.
+
+        Raises:
+            ConfigError: the pipeline config is missing or invalid.
+            SparkConnectionError: ``spark_conn_id`` names no usable Spark connection.
+        """
+        from airflow_ppf import settings
+        from airflow_ppf.checkpoint import CheckpointedRun, ResumePolicy
+        from airflow_ppf.runner import LoggingHooks
+
+        ti = context["ti"]
+        config = self.load_pipeline()
+        run_id = pipeline_run_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
+        try_number, max_tries = int(ti.try_number), int(getattr(ti, "max_tries", 0) or 0)
         store, store_desc = self.make_store(context, run_id)
+        self._store_desc = store_desc
+        run = CheckpointedRun(
+            config,
+            store,
+            run_id,
+            policy=ResumePolicy(
+                resume=self.resume,
+                on_config_change=self.on_config_change,  # type: ignore[arg-type]
+                keep_state_on_clear=self.keep_state_on_clear,
+            ),
+            attempt=try_number,
+            max_tries=max_tries,
+            attempt_meta={"try_number": try_number, "max_tries": max_tries, "hostname": getattr(ti, "hostname", None)},
+            data_location=settings.data_location(self.data_location),
+            keep_saved_views=self.keep_saved_views,
+            on_corrupt_checkpoint=self.on_corrupt_checkpoint,
+            progress=LoggingHooks(self.log, group_markers=True),
+            hooks=self.hooks,
+            fail_fast=self.fail_fast,
+            spark_manager=self._spark_manager(config),
+            context=self._component_context(context, run_id, try_number),
+        )
         self.log.info(
             "Pipeline %r · checkpoint run id %r · try %d · fingerprint %s · store: %s",
             config.name,
             run_id,
             try_number,
-            fingerprint[:16],
+            run.fingerprint[:16],
             store_desc,
         )
-
-        state = self._load_state(store, run_id, config.name, CheckpointCorruptError)
-        fresh_reason = self._fresh_start_reason(state, try_number, max_tries)
-        if state is not None and fresh_reason is not None:
-            self.log.info("Starting from the beginning: %s", fresh_reason)
-            self._forget(store, state, data_location)
-            state = None
-        try:
-            plan = plan_resume(state, config, on_config_change=self.on_config_change, run_id=run_id)
-        except PipelineConfigChangedError as exc:
-            raise AirflowFailException(
-                f"{exc}. on_config_change='fail': clear the task to start over, or use 'restart' / 'partial'"
-            ) from None
-
-        checkpoint = CheckpointHooks(
-            store,
-            run_id=run_id,
-            pipeline_fingerprint=fingerprint,
-            attempt=try_number,
-            on_config_change=self.on_config_change,
-            resume_plan=plan,
-            data_location=data_location,
-            keep_saved_views=self.keep_saved_views,
-            attempt_meta={"try_number": try_number, "max_tries": max_tries, "hostname": getattr(ti, "hostname", None)},
-        )
-        hooks = CompositeHooks(LoggingHooks(self.log, group_markers=True), checkpoint, *self.hooks)
-        runner = SimplePipelineRunner(
-            config,
-            hooks=hooks,
-            fail_fast=self.fail_fast,
-            spark_manager=self._spark_manager(config),
-            context=self._component_context(context, run_id, try_number),
-        )
-        self._runner = runner
-        result: PipelineResult | None = None
-        try:
-            result = runner.run(plan=plan)
-        except ConfigError as exc:
-            raise AirflowFailException(f"Pipeline config error (no retry: fix the config): {exc}") from None
-        except CriticalHookError as exc:
-            result = exc.result
-            self._push_summary(context, run_id, fingerprint, try_number, plan, result, store_desc)
-            if isinstance(exc.error, CheckpointError):
-                raise AirflowException(f"Checkpoint error, the run is stopped: {exc.error}") from exc
-            raise AirflowException(f"Recording progress failed, the run is stopped: {exc}") from exc
-        finally:
-            self._runner = None
-            runner.close()
-
-        summary = self._push_summary(context, run_id, fingerprint, try_number, plan, result, store_desc)
-        if not result.success:
-            raise AirflowException(self._failure_message(result, config))
-        return summary
-
-    def _load_state(
-        self, store: CheckpointStore, run_id: str, pipeline_name: str, corrupt: type[Exception]
-    ) -> CheckpointState | None:
-        try:
-            return store.load(run_id, pipeline_name)
-        except corrupt as exc:
-            if self.on_corrupt_checkpoint != "restart":
-                raise AirflowFailException(
-                    f"{exc} (no retry: clear the checkpoint, or set on_corrupt_checkpoint='restart')"
-                ) from None
-            quarantine = getattr(store, "quarantine", None)
-            moved = quarantine(run_id, pipeline_name) if quarantine else []
-            self.log.warning("Damaged checkpoint moved aside (%s); starting over: %s", moved, exc)
-            return None
-
-    def _fresh_start_reason(self, state: CheckpointState | None, try_number: int, max_tries: int) -> str | None:
-        """Say why this try must not resume (``None`` when it resumes)."""
-        if state is None:
-            return None
-        if not self.resume:
-            return "resume=False"
-        if try_number <= 1:
-            return "first try of this task instance"
-        last = state.current_attempt
-        previous_max = last.meta.get("max_tries") if last is not None else None
-        if not self.keep_state_on_clear and previous_max is not None and previous_max != max_tries:
-            # Airflow keeps task state across a clear; a clear raises max_tries, a retry does not.
-            edited = last is not None and any(e.get("event") in ("rerun_from", "reset") for e in last.events)
-            if not edited:
-                return "the task was cleared (max_tries changed); keep_state_on_clear=True would resume"
-            # Someone edited the checkpoint (checkpoint view: "rerun from X") and then cleared the task to
-            # apply the edit: resume, honouring it.
-        return None
-
-    def _forget(self, store: CheckpointStore, state: CheckpointState, data_location: str) -> None:
-        """Delete a checkpoint and its saved views before a fresh start."""
-        from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
-        from airflow_ppf.spark.fs import is_local_uri
-
-        location = state.data_location or data_location
-        if location and is_local_uri(location):
-
-            def no_spark() -> Any:
-                raise RuntimeError("not needed for a local location")
-
-            ViewMaterializer(location, state.pipeline_name, state.run_id, no_spark).delete_all()
-        store.delete(state.run_id, state.pipeline_name)
+        return run
 
     def _component_context(self, context: Context, run_id: str, try_number: int) -> dict[str, Any]:
         ti = context["ti"]
@@ -332,7 +267,7 @@ class PipelineOperator(BaseOperator):
             "params": dict(params),
         }
 
-    def _failure_message(self, result: PipelineResult, config: PipelineConfig) -> str:
+    def _failure_message(self, result: PipelineResult, config: PipelineConfig, context: Context) -> str:
         from airflow_ppf.runner.report import describe_error
 
         total = sum(1 for c in config.components if c.enabled)
@@ -347,40 +282,9 @@ class PipelineOperator(BaseOperator):
             "a retry resumes from there."
         )
 
-    def _push_summary(
-        self,
-        context: Context,
-        run_id: str,
-        fingerprint: str,
-        try_number: int,
-        plan: ResumePlan,
-        result: PipelineResult | None,
-        store_desc: str,
-    ) -> dict[str, Any]:
+    def _push_summary(self, context: Context, run: CheckpointedRun, result: PipelineResult | None) -> dict[str, Any]:
         """Build the compact run summary (also pushed as XCom ``ppf_summary``, visible after a failure)."""
-        from airflow_ppf.runner.report import describe_error
-
-        summary: dict[str, Any] = {
-            "pipeline": plan.pipeline_name,
-            "run_id": run_id,
-            "fingerprint": fingerprint,
-            "try_number": try_number,
-            "store": store_desc,
-            "resumed": plan.is_resume,
-            "time_saved_s": round(plan.time_saved_ms / 1000, 3),
-        }
-        if result is not None:
-            summary.update(
-                status=result.status.value,
-                duration_s=round(result.total_duration_seconds, 3),
-                ran=[
-                    {"name": r.component_name, "duration_s": round(r.duration_seconds, 3)}
-                    for r in result.component_results
-                    if r.success
-                ],
-                skipped=result.skipped_components,
-                failed=[{"name": name, "error": describe_error(err)} for name, err in result.failed_components],
-            )
+        summary = {**run.summary(result), "try_number": run.attempt_number, "store": self._store_desc}
         try:
             context["ti"].xcom_push(key="ppf_summary", value=summary)
         except Exception as exc:  # the summary is for people; never fail a run over it
@@ -389,7 +293,7 @@ class PipelineOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel running Spark jobs; the run then stops and marks its checkpoint interrupted."""
-        runner = self._runner
-        if runner is not None:
+        run = self._run
+        if run is not None:
             self.log.warning("Task killed: cancelling the pipeline's Spark jobs")
-            runner.cancel()
+            run.cancel()

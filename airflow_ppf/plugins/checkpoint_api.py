@@ -38,15 +38,15 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 
-from airflow_ppf.plugins.checkpoint_actions import (
+from airflow_ppf.checkpoint.edits import (
     NothingToRerunError,
     UnknownComponentError,
     rerun_from,
     reset_checkpoint,
 )
+from airflow_ppf.checkpoint.errors import CheckpointError, CheckpointFencedError
 from airflow_ppf.plugins.checkpoint_report import describe_checkpoint, summarize_checkpoint
 from airflow_ppf.plugins.task_instance_checkpoint import LocatedCheckpoint, TaskInstanceRef, open_checkpoint
-from airflow_ppf.runner.checkpoint.errors import CheckpointError, CheckpointFencedError
 from airflow_ppf.stores.task_state import HEAD_KEY
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
     from sqlalchemy.orm import Session
 
-    from airflow_ppf.runner.checkpoint.state import CheckpointState
+    from airflow_ppf.checkpoint.state import CheckpointState
 
 __all__ = ["OPERATOR_NAME", "create_app"]
 

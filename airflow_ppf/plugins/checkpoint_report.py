@@ -5,7 +5,10 @@ Pure functions over a loaded checkpoint (no Airflow, no I/O), so the view model 
 * the component graph: nodes with a state (see :data:`NODE_STATES`), their topological depth for a
   layered layout, and edges from ``depends_on``;
 * the attempt history (what each try ran, skipped, where it failed, its events);
-* the resume plan of the latest attempt, with a reason per component, and the time resuming saved;
+* the plan the latest attempt followed, as that attempt recorded it (never re-derived here), and the time
+  resuming saved;
+* what the next attempt will do, as the planner predicts it from the checkpoint (after a failure, or
+  after a person edited the checkpoint);
 * the pipeline fingerprint and, per attempt where it changed, which components changed.
 
 A checkpoint holds no config values (only digests); this module adds none and masks anything that looks
@@ -15,20 +18,17 @@ like a credential in free text (error messages, event details, URIs) before it l
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_ppf.checkpoint.fingerprint import disabled_in
+from airflow_ppf.checkpoint.planner import predict_next_attempt
+from airflow_ppf.checkpoint.state import EDIT_EVENTS, AttemptRecord, CheckpointState, CheckpointStatus, recorded_graph
 from airflow_ppf.config.graph import topological_order
-from airflow_ppf.runner.checkpoint.fingerprint import canonical_json
-from airflow_ppf.runner.checkpoint.state import AttemptRecord, CheckpointState, CheckpointStatus
-from airflow_ppf.runner.report import format_seconds
 
 __all__ = [
-    "EDIT_EVENTS",
     "NODE_STATES",
-    "component_graph",
     "describe_checkpoint",
     "last_edit",
     "redact",
@@ -37,9 +37,6 @@ __all__ = [
 
 #: Node states, in legend order. ``skipped`` = done in an earlier attempt and skipped by the latest one.
 NODE_STATES = ("done", "skipped", "running", "failed", "blocked", "pending", "disabled")
-
-#: What ``compute_field_digests`` stores for ``enabled = false``: tells disabled components apart.
-_DISABLED_DIGEST = hashlib.sha256(canonical_json(False).encode("utf-8")).hexdigest()[:8]
 
 _MASK = "***"
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]*@")
@@ -69,24 +66,6 @@ def redact(value: Any) -> Any:
     return value
 
 
-def component_graph(state: CheckpointState) -> tuple[dict[str, list[str]], bool]:
-    """Return ``name -> depends_on`` and whether the dependencies are known.
-
-    Checkpoints written before the graph was recorded only know the names (from the fingerprints, the
-    completed list and the attempts); they get no edges.
-    """
-    if state.graph:
-        graph = {name: list(deps) for name, deps in state.graph.items()}
-        return graph, True
-    names: dict[str, list[str]] = {}
-    for name in [*state.component_fingerprints, *state.completed_components]:
-        names.setdefault(name, [])
-    for attempt in state.attempts:
-        for name in [*attempt.ran, *attempt.skipped, *([attempt.failed] if attempt.failed else [])]:
-            names.setdefault(name, [])
-    return names, False
-
-
 def _order(graph: Mapping[str, Sequence[str]]) -> list[str]:
     try:
         return topological_order(graph)
@@ -103,7 +82,7 @@ def _depths(graph: Mapping[str, Sequence[str]], order: Sequence[str]) -> dict[st
 
 
 def _is_disabled(state: CheckpointState, name: str) -> bool:
-    return state.field_digests.get(name, {}).get("enabled") == _DISABLED_DIGEST
+    return disabled_in(state.field_digests.get(name))
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -157,58 +136,41 @@ def _node_states(
     return states
 
 
-def _plan_entries(state: CheckpointState, order: Sequence[str], states: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The latest attempt's decision per component, as far as the checkpoint records it."""
-    latest = state.current_attempt
-    resume = latest.resume if latest is not None else {}
-    reruns: Mapping[str, str] = resume.get("reruns") or {}
-    changed: Mapping[str, str] = resume.get("changed") or {}
-    previous = state.attempts[-2] if len(state.attempts) > 1 else None
-    entries: list[dict[str, Any]] = []
-    for name in order:
-        record = state.components.get(name)
-        if states[name] == "disabled":
-            action, reason = "disabled", "disabled"
-        elif name in reruns:
-            action, reason = "rerun", str(reruns[name])
-        elif latest is not None and name in latest.skipped:
-            done_in = next(
-                (f"attempt {a.attempt}" for a in reversed(state.attempts[:-1]) if name in a.ran), "an earlier attempt"
-            )
-            action, reason = "skip", f"completed in {done_in}"
-        elif latest is not None and record is not None and record.attempt < latest.attempt:
-            action, reason = "skip", f"completed in attempt {record.attempt}"
-        elif previous is not None and previous.failed == name:
-            error = f": {previous.error_type}: {previous.error_message}" if previous.error_type else ""
-            action, reason = "run", f"failed in attempt {previous.attempt}{error}"
-        elif name in changed:
-            action, reason = "run", str(changed[name])
-        elif previous is None:
-            action, reason = "run", "no checkpoint yet"
-        else:
-            action, reason = "run", "not completed yet"
-        entry: dict[str, Any] = {"name": name, "action": action, "reason": redact(reason)}
-        if action == "skip" and record is not None:
-            entry["recorded_ms"] = record.duration_ms
-        entries.append(entry)
-    return entries
-
-
-def _headline(state: CheckpointState, entries: Sequence[Mapping[str, Any]], saved_ms: int) -> str:
+def _recorded_plan(state: CheckpointState) -> dict[str, Any]:
+    """The plan the latest attempt followed, as it recorded it (nothing is re-derived here)."""
     latest = state.current_attempt
     if latest is None:
-        return "No attempt recorded yet"
-    active = [e for e in entries if e["action"] != "disabled"]
-    skipped = [e for e in entries if e["action"] == "skip"]
-    if len(state.attempts) == 1:
-        return f"Attempt {latest.attempt}: first attempt, running all {len(active)} components"
-    if not skipped:
-        why = " because the pipeline changed" if latest.resume.get("config_changed") else ""
-        return f"Attempt {latest.attempt}: started from the beginning{why}"
-    return (
-        f"Attempt {latest.attempt}: resumed, skipping {len(skipped)} of {len(active)} components "
-        f"(saves about {format_seconds(saved_ms / 1000)})"
-    )
+        return {"attempt": 0, "headline": "No attempt recorded yet", "entries": []}
+    resume = dict(redact(latest.resume))
+    entries = resume.get("entries")
+    if not isinstance(entries, list):
+        resume["headline"] = f"Attempt {latest.attempt}: its plan was not recorded (an older airflow-ppf wrote it)"
+        entries = []
+    resume.update(attempt=latest.attempt, entries=entries)
+    resume.setdefault("headline", f"Attempt {latest.attempt}")
+    return resume
+
+
+def _next_plan(state: CheckpointState, task_active: bool | None) -> dict[str, Any] | None:
+    """What the next attempt will do, when one is to come: the latest attempt did not complete, or a person
+    edited the checkpoint since. ``None`` while an attempt runs, or when nothing is left to do."""
+    latest = state.current_attempt
+    if latest is None or task_active or (state.status == CheckpointStatus.IN_PROGRESS and task_active is None):
+        return None
+    if state.status == CheckpointStatus.COMPLETED and last_edit(state) is None:
+        return None
+    plan = predict_next_attempt(state)
+    active = [e for e in plan.entries if e.action.value != "disabled"]
+    to_run = plan.to_run
+    return {
+        "headline": (
+            f"The next try runs {len(to_run)} of {len(active)} components"
+            + (f" and skips {len(plan.skip)} ({plan.savings()})" if plan.skip else "")
+            + (f": {', '.join(to_run)}" if 0 < len(to_run) <= 12 else "")
+        ),
+        "entries": redact([e.to_dict() for e in plan.entries]),
+        "to_run": to_run,
+    }
 
 
 def _attempt(attempt: AttemptRecord, previous: AttemptRecord | None) -> dict[str, Any]:
@@ -270,10 +232,6 @@ def _fingerprint_changes(state: CheckpointState) -> list[dict[str, Any]]:
     return changes
 
 
-#: Events the inspector records when a person edits a checkpoint.
-EDIT_EVENTS = ("reset", "rerun_from")
-
-
 def last_edit(state: CheckpointState) -> dict[str, Any] | None:
     """The latest person's edit made after the latest attempt ended (what the next try will see), if any."""
     latest = state.current_attempt
@@ -296,7 +254,7 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
             checkpoint still ``in_progress`` while the task is not running was left by a hard stop; no
             component is shown as running then.
     """
-    graph, graph_known = component_graph(state)
+    graph, graph_known = recorded_graph(state)
     order = _order(graph)
     depth = _depths(graph, order)
     states = _node_states(state, graph, order, task_active)
@@ -320,15 +278,8 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
         nodes.append(node)
     edges = [{"from": dep, "to": node["name"]} for node in nodes for dep in node["depends_on"]]
     counts = {s: sum(1 for v in states.values() if v == s) for s in NODE_STATES}
-    entries = _plan_entries(state, order, states)
     latest_saved = int(latest.resume.get("time_saved_ms", 0) or 0) if latest is not None else 0
     attempts = [_attempt(a, state.attempts[i - 1] if i else None) for i, a in enumerate(state.attempts)]
-    resume = dict(redact(latest.resume)) if latest is not None else {}
-    resume.update(
-        attempt=latest.attempt if latest is not None else 0,
-        headline=_headline(state, entries, latest_saved),
-        entries=entries,
-    )
     stale = state.status == CheckpointStatus.IN_PROGRESS and task_active is False
     return {
         "run_id": state.run_id,
@@ -343,7 +294,8 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
         "data_location": redact(state.data_location),
         "graph": {"known": graph_known, "nodes": nodes, "edges": edges, "counts": counts},
         "attempts": attempts,
-        "resume": resume,
+        "resume": _recorded_plan(state),
+        "next": _next_plan(state, task_active),
         "time_saved_ms": {"latest": latest_saved, "total": sum(a["time_saved_ms"] for a in attempts)},
         "fingerprint": {"current": state.pipeline_fingerprint, "changes": _fingerprint_changes(state)},
     }
@@ -351,7 +303,7 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
 
 def summarize_checkpoint(state: CheckpointState, *, task_active: bool | None = None) -> dict[str, Any]:
     """A one-line digest of ``state`` for the run overview."""
-    graph, _ = component_graph(state)
+    graph, _ = recorded_graph(state)
     order = _order(graph)
     states = _node_states(state, graph, order, task_active)
     latest = state.current_attempt

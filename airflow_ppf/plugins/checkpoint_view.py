@@ -24,10 +24,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from starlette.types import Receive, Scope, Send
 
-__all__ = ["URL_PREFIX", "CheckpointViewPlugin", "LazyCheckpointApp", "checkpoint_app"]
+from airflow_ppf.settings import CHECKPOINT_VIEW_PATH, URL_PREFIX
 
-#: Where the api-server mounts the inspector app (links/checkpoint.py's VIEW_PATH lives under it).
-URL_PREFIX = "/ppf"
+__all__ = ["CheckpointViewPlugin", "LazyCheckpointApp", "checkpoint_app"]
 
 
 def _base_path() -> str:
@@ -72,7 +71,7 @@ class CheckpointViewPlugin(AirflowPlugin):
         {
             "name": "Checkpoint",
             "href": (
-                f"{_base_path()}{URL_PREFIX}/checkpoint"
+                f"{_base_path()}{CHECKPOINT_VIEW_PATH}"
                 "?dag_id={DAG_ID}&run_id={RUN_ID}&task_id={TASK_ID}&map_index={MAP_INDEX}"  # UI placeholders
             ),
             "destination": "task_instance",

@@ -15,34 +15,30 @@ import datetime as dt
 import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.state import TaskScope, get_state_backend
 
-from airflow_ppf.operators.pipeline import pipeline_run_id
-from airflow_ppf.runner.checkpoint.errors import CheckpointError
-from airflow_ppf.runner.checkpoint.stores import CheckpointStore, LocalCheckpointStore
+from airflow_ppf.checkpoint.errors import CheckpointError
+from airflow_ppf.checkpoint.naming import pipeline_run_id
+from airflow_ppf.checkpoint.stores import CheckpointStore, LocalCheckpointStore
+from airflow_ppf.settings import checkpoint_dir
 from airflow_ppf.stores.task_state import TaskStateCheckpointStore
 
 if TYPE_CHECKING:
     from airflow._shared.state import BaseStoreBackend
     from sqlalchemy.orm import Session
 
-    from airflow_ppf.runner.checkpoint.state import CheckpointState
+    from airflow_ppf.checkpoint.state import CheckpointState
 
 __all__ = [
-    "DEFAULT_CHECKPOINT_DIR",
     "LocatedCheckpoint",
     "ServerTaskStateAccessor",
     "StateStoreUnavailableError",
     "TaskInstanceRef",
-    "checkpoint_dir",
     "open_checkpoint",
 ]
 
-#: ``[ppf] checkpoint_dir`` when unset (the provider's registered default).
-DEFAULT_CHECKPOINT_DIR = "/tmp/airflow-ppf/checkpoints"
 #: How the Task SDK marks a value kept by a ``[workers] state_store_backend`` instead of the DB.
 _EXTERNAL_REF_KEY = "__airflow_state_ref__"
 
@@ -145,13 +141,6 @@ class ServerTaskStateAccessor:
         backend = _worker_backend()
         if backend is not None:
             backend.delete(self.scope, key)
-
-
-def checkpoint_dir() -> Path:
-    """``[ppf] checkpoint_dir``: where ``PipelineOperator`` keeps checkpoints outside the task state store."""
-    from airflow.configuration import conf
-
-    return Path(conf.get("ppf", "checkpoint_dir", fallback=DEFAULT_CHECKPOINT_DIR) or DEFAULT_CHECKPOINT_DIR)
 
 
 @dataclass

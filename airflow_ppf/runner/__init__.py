@@ -1,21 +1,16 @@
-"""Running pipelines: the runner, its results, lifecycle hooks, resilience, and checkpoint & resume."""
+"""Running pipelines: the runner, its results, lifecycle hooks and resilience.
+
+The seed's checkpoint names (``CheckpointHooks``, ``LocalCheckpointStore``, ``CheckpointState``,
+``compute_pipeline_fingerprint``, ``load_checkpoint_for_resume``...) are importable from here too, as
+pyspark-pipeline-framework documents them. They live in :mod:`airflow_ppf.checkpoint`, the layer above
+this one, and are imported from there on first use (the engine itself never imports checkpoint code).
+"""
 
 from __future__ import annotations
 
-from airflow_ppf.runner.checkpoint import (
-    CheckpointCorruptError,
-    CheckpointFencedError,
-    CheckpointHooks,
-    CheckpointState,
-    CheckpointStore,
-    InMemoryCheckpointStore,
-    LocalCheckpointStore,
-    PipelineConfigChangedError,
-    ResumePlan,
-    compute_pipeline_fingerprint,
-    load_checkpoint_for_resume,
-    plan_resume,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from airflow_ppf.runner.hooks import (
     CompositeHooks,
     CriticalHookError,
@@ -27,6 +22,45 @@ from airflow_ppf.runner.hooks import (
 from airflow_ppf.runner.resilience import CircuitBreakerOpenError, CircuitState
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
 from airflow_ppf.runner.simple_runner import SimplePipelineRunner
+
+if TYPE_CHECKING:
+    from airflow_ppf.checkpoint import (
+        CheckpointCorruptError,
+        CheckpointFencedError,
+        CheckpointHooks,
+        CheckpointState,
+        CheckpointStore,
+        InMemoryCheckpointStore,
+        LocalCheckpointStore,
+        PipelineConfigChangedError,
+        ResumePlan,
+        compute_pipeline_fingerprint,
+        load_checkpoint_for_resume,
+        plan_resume,
+    )
+
+#: Names served from :mod:`airflow_ppf.checkpoint` (the seed's API).
+CHECKPOINT_NAMES = (
+    "CheckpointCorruptError",
+    "CheckpointFencedError",
+    "CheckpointHooks",
+    "CheckpointState",
+    "CheckpointStore",
+    "InMemoryCheckpointStore",
+    "LocalCheckpointStore",
+    "PipelineConfigChangedError",
+    "ResumePlan",
+    "compute_pipeline_fingerprint",
+    "load_checkpoint_for_resume",
+    "plan_resume",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in CHECKPOINT_NAMES:
+        return getattr(importlib.import_module("airflow_ppf.checkpoint"), name)
+    raise AttributeError(f"module 'airflow_ppf.runner' has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointCorruptError",

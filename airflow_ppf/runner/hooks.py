@@ -1,38 +1,46 @@
 """Lifecycle hooks: observe (or, for critical hooks like checkpointing, guard) a pipeline run.
 
-A hook implements any subset of the :class:`PipelineHooks` methods. Observer hooks (logging, metrics)
-that raise are logged and ignored; a hook whose ``critical`` attribute is true fails the run when it
-raises (the runner raises :class:`CriticalHookError` after telling every hook the run ended).
+A hook implements any subset of the :class:`PipelineHooks` methods (every method the runner calls is
+declared there). Observer hooks (logging, metrics) that raise are logged and ignored; a hook whose
+``critical`` attribute is true fails the run when it raises (the runner raises
+:class:`CriticalHookError`, after telling every hook the run ended when the run had started).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.runner.report import describe_error, format_seconds
 
 if TYPE_CHECKING:
+    from airflow_ppf.components.base import Component
     from airflow_ppf.config.models import ComponentConfig, PipelineConfig
-    from airflow_ppf.runner.checkpoint.resume import ResumePlan
     from airflow_ppf.runner.resilience import CircuitState
     from airflow_ppf.runner.results import PipelineResult
+    from airflow_ppf.runner.simple_runner import SimplePipelineRunner
 
 __all__ = [
+    "ComponentRunListener",
     "CompositeHooks",
     "CriticalHookError",
     "LoggingHooks",
     "MetricsHooks",
     "NoOpHooks",
     "PipelineHooks",
+    "RunPlan",
+    "RunPreparation",
     "is_critical",
 ]
 
 log = logging.getLogger(__name__)
 
 HOOK_METHODS = (
+    "prepare_run",
+    "on_resume_plan",
     "before_pipeline",
     "after_pipeline",
     "before_component",
@@ -42,6 +50,71 @@ HOOK_METHODS = (
     "on_retry_attempt",
     "on_circuit_breaker_state_change",
 )
+
+
+class RunPlan(Protocol):
+    """What a run is going to do per component (skip / run / rerun, and why), as a person reads it.
+
+    The runner only carries a plan (checkpointing makes it: :class:`~airflow_ppf.checkpoint.ResumePlan`).
+    """
+
+    @property
+    def skip(self) -> set[str]:
+        """Names of the components the run skips."""
+        ...
+
+    @property
+    def skip_reasons(self) -> dict[str, str]:
+        """Why each skipped component is skipped (``completed in attempt 1``)."""
+        ...
+
+    def headline(self) -> str:
+        """One sentence: what the run does."""
+        ...
+
+    def format_table(self, *, headline: bool = True) -> str:
+        """The plan as a text table (with the headline as its first line unless ``headline=False``)."""
+        ...
+
+
+class ComponentRunListener:
+    """Called around each component's run, before the hooks hear about it (added by ``prepare_run``).
+
+    ``after_success`` runs after a component finished and *before* ``after_component`` hooks (so a
+    checkpoint never claims a component done before, e.g., its outputs are saved); raising there fails
+    the component.
+    """
+
+    def before_run(self, config: ComponentConfig, component: Component) -> None:
+        """Called just before the first attempt."""
+
+    def after_success(self, config: ComponentConfig, component: Component) -> None:
+        """Called once the component finished."""
+
+
+@dataclass
+class RunPreparation:
+    """What a run is about to do, handed to :meth:`PipelineHooks.prepare_run` before anything runs.
+
+    A preparing hook (checkpointing) may turn skips into reruns (:meth:`rerun`, with the reason), replace
+    ``plan`` by the plan the run now follows, and add listeners around each component. The runner then
+    announces ``plan`` and runs with ``skip``.
+    """
+
+    runner: SimplePipelineRunner
+    components: Mapping[str, Component]
+    skip: set[str]
+    skip_reasons: dict[str, str]
+    plan: RunPlan | None = None
+    reruns: dict[str, str] = field(default_factory=dict)
+    listeners: list[ComponentRunListener] = field(default_factory=list)
+
+    def rerun(self, name: str, why: str) -> None:
+        """Run ``name`` after all, although it was to be skipped; ``why`` is logged."""
+        if name in self.skip:
+            self.skip.discard(name)
+            self.skip_reasons.pop(name, None)
+            self.reruns[name] = why
 
 
 class CriticalHookError(RuntimeError):
@@ -59,7 +132,19 @@ class CriticalHookError(RuntimeError):
 
 
 class PipelineHooks(Protocol):
-    """Callbacks at each step of a run. ``index`` is 0-based, ``total`` counts enabled components."""
+    """Callbacks at each step of a run. ``index`` is 0-based, ``total`` counts enabled components.
+
+    ``critical``: whether the hook's errors fail the run (default: they are logged and ignored).
+    """
+
+    critical: bool
+
+    def prepare_run(self, run: RunPreparation) -> None:
+        """Called once, after the components are built and before anything runs (restore what skipped
+        components produced, or decide they must run again)."""
+
+    def on_resume_plan(self, plan: RunPlan) -> None:
+        """Called once with the plan the run follows (after ``prepare_run``), when the run has a plan."""
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         """Called once before any component runs."""
@@ -99,6 +184,12 @@ class NoOpHooks:
     """Hooks that do nothing: the default, and a convenient base class for partial hooks."""
 
     critical = False
+
+    def prepare_run(self, run: RunPreparation) -> None:
+        pass
+
+    def on_resume_plan(self, plan: RunPlan) -> None:
+        pass
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         pass
@@ -145,17 +236,23 @@ class CompositeHooks:
             elif hook is not None:
                 flat.append(hook)
         self.hooks: tuple[object, ...] = tuple(flat)
+        # Which hook implements which declared method, found once (hooks may implement any subset).
+        self._methods: dict[str, list[tuple[object, Callable[..., Any]]]] = {
+            method: [(h, getattr(h, method)) for h in flat if callable(getattr(h, method, None))]
+            for method in HOOK_METHODS
+        }
 
     @property
     def critical(self) -> bool:
         return any(is_critical(h) for h in self.hooks)
 
+    def implements(self, method: str) -> bool:
+        """Whether any of the hooks implements ``method`` (one of :data:`HOOK_METHODS`)."""
+        return bool(self._methods[method])
+
     def _call_all(self, method: str, *args: Any) -> None:
         failure: CriticalHookError | None = None
-        for hook in self.hooks:
-            fn = getattr(hook, method, None)
-            if fn is None:
-                continue
+        for hook, fn in self._methods[method]:
             try:
                 fn(*args)
             except Exception as exc:
@@ -175,6 +272,12 @@ class CompositeHooks:
                     )
         if failure is not None:
             raise failure
+
+    def prepare_run(self, run: RunPreparation) -> None:
+        self._call_all("prepare_run", run)
+
+    def on_resume_plan(self, plan: RunPlan) -> None:
+        self._call_all("on_resume_plan", plan)
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         self._call_all("before_pipeline", config)
@@ -220,13 +323,15 @@ class LoggingHooks(NoOpHooks):
         self.group_markers = group_markers
         self._total = 0
 
-    def on_resume_plan(self, plan: ResumePlan) -> None:
+    def on_resume_plan(self, plan: RunPlan) -> None:
         """Log the plan a run follows (called by the runner before anything runs)."""
         if self.group_markers:
+            # The group's title is the headline: the table follows without it.
             self.logger.info("::group::Resume plan: %s", plan.headline())
-        self.logger.info("Resume plan\n%s", plan.format_table())
-        if self.group_markers:
+            self.logger.info("%s", plan.format_table(headline=False))
             self.logger.info("::endgroup::")
+        else:
+            self.logger.info("Resume plan\n%s", plan.format_table())
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         self._total = sum(1 for c in config.components if c.enabled)

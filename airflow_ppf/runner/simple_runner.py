@@ -15,7 +15,15 @@ from airflow_ppf.components.base import Component, DataFlow
 from airflow_ppf.components.loading import ComponentLoadError, create_component
 from airflow_ppf.config.errors import ConfigError, ConfigProblem
 from airflow_ppf.config.models import ComponentConfig, PipelineConfig
-from airflow_ppf.runner.hooks import CompositeHooks, CriticalHookError, NoOpHooks, PipelineHooks
+from airflow_ppf.runner.hooks import (
+    ComponentRunListener,
+    CompositeHooks,
+    CriticalHookError,
+    NoOpHooks,
+    PipelineHooks,
+    RunPlan,
+    RunPreparation,
+)
 from airflow_ppf.runner.resilience import CircuitBreaker, CircuitState, RetryingCall
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
 from airflow_ppf.spark.session import SparkSessionManager
@@ -23,26 +31,9 @@ from airflow_ppf.spark.session import SparkSessionManager
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from airflow_ppf.runner.checkpoint.resume import ResumePlan
-
-__all__ = ["ComponentRunListener", "SimplePipelineRunner"]
+__all__ = ["SimplePipelineRunner"]
 
 log = logging.getLogger(__name__)
-
-
-class ComponentRunListener:
-    """Internal extension point: called around each component, before the hooks hear about it.
-
-    ``after_success`` runs after a component finished and *before* ``after_component`` hooks (so a
-    checkpoint never claims a component done before, e.g., its outputs are saved); raising there fails
-    the component.
-    """
-
-    def before_run(self, config: ComponentConfig, component: Component) -> None:
-        """Called just before the first attempt."""
-
-    def after_success(self, config: ComponentConfig, component: Component) -> None:
-        """Called once the component finished."""
 
 
 class SimplePipelineRunner:
@@ -160,23 +151,24 @@ class SimplePipelineRunner:
         completed_components: Collection[str] | None = None,
         *,
         skip_reasons: Mapping[str, str] | None = None,
-        plan: ResumePlan | None = None,
+        plan: RunPlan | None = None,
     ) -> PipelineResult:
         """Run the pipeline, skipping ``completed_components`` (reported as skipped).
 
         Every enabled component is imported and built before anything runs, so a bad class path or bad
         arguments fail the run up front (``ConfigError``) without touching checkpoints.
         ``skip_reasons`` maps skipped names to the reason shown in logs (``done in try 1``). With a
-        ``plan`` (from :func:`~airflow_ppf.runner.checkpoint.plan_resume`), its skips and reasons are
-        used and the plan is logged before anything runs.
+        ``plan`` (from :func:`~airflow_ppf.checkpoint.plan_resume`), its skips and reasons are used and
+        the plan is announced to the hooks (``on_resume_plan``) before anything runs.
 
-        Hooks that can prepare a run (checkpointing restores the temp views that skipped components
-        produced) may turn a skip into a rerun when what the component produced is gone; the reason is
-        logged and the component runs.
+        Hooks that prepare a run (``prepare_run``: checkpointing restores the temp views that skipped
+        components produced) may turn a skip into a rerun when what the component produced is gone, and
+        replace the plan by the one the run then follows; the reason is logged and the component runs.
 
         Raises:
             ConfigError: a component cannot be imported or built.
-            CriticalHookError: a critical hook (checkpointing) failed; its ``result`` holds the run so far.
+            CriticalHookError: a critical hook (checkpointing) failed; its ``result`` holds the run so far
+                (``None`` when it failed while preparing the run).
             BaseException: KeyboardInterrupt, SystemExit or a task timeout, after ``after_pipeline``
                 was called with an ``INTERRUPTED`` result.
         """
@@ -193,25 +185,16 @@ class SimplePipelineRunner:
         enabled = [c for c in order if c.enabled]
         components = self.build_components({c.name for c in enabled})
         completed &= set(components)
-        reruns: dict[str, str] = {}
-        self.listeners = []
-        for hook in self._hooks.hooks:
-            prepare = getattr(hook, "prepare_run", None)
-            if prepare is not None:
-                reruns.update(prepare(self, components, completed) or {})
-        for name, why in reruns.items():
-            completed.discard(name)
+        prep = RunPreparation(self, components, completed, reasons, plan)
+        self._hooks.prepare_run(prep)
+        for name, why in prep.reruns.items():
             log.warning("%s runs again: %s", name, why)
-        if plan is not None:
-            plan.mark_reruns(reruns)
-            announced = False
-            for hook in self._hooks.hooks:
-                show = getattr(hook, "on_resume_plan", None)
-                if show is not None:
-                    show(plan)
-                    announced = True
-            if not announced:
-                log.info("Resume plan\n%s", plan.format_table())
+        completed, reasons, self.listeners = prep.skip, prep.skip_reasons, prep.listeners
+        if prep.plan is not None:
+            if self._hooks.implements("on_resume_plan"):
+                self._hooks.on_resume_plan(prep.plan)
+            else:
+                log.info("Resume plan\n%s", prep.plan.format_table())
 
         self._cancel.clear()
         self.done = set(completed)

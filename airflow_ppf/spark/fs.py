@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
+from airflow_ppf.spark.jvm import hadoop_handles, has_driver_jvm
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -27,7 +29,6 @@ __all__ = [
     "LocalFileSystem",
     "filesystem_for",
     "fsync_dir",
-    "has_driver_jvm",
     "is_local_uri",
     "join_uri",
     "local_path_shared_with",
@@ -145,8 +146,7 @@ class HadoopFileSystem:
     """:class:`DataFileSystem` through Hadoop's FileSystem API in the driver JVM."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self._jvm: Any = spark._jvm
-        self._conf: Any = spark._jsc.hadoopConfiguration()
+        self._jvm, self._conf = hadoop_handles(spark)
 
     def _path(self, uri: str) -> tuple[Any, Any]:
         path = self._jvm.org.apache.hadoop.fs.Path(uri)
@@ -205,14 +205,6 @@ class HadoopFileSystem:
     def size(self, uri: str) -> int:
         fs, path = self._path(uri)
         return int(fs.getContentSummary(path).getLength())
-
-
-def has_driver_jvm(spark: SparkSession) -> bool:
-    """Whether ``spark`` is a classic session with a driver JVM in this process (not Spark Connect)."""
-    try:
-        return spark._jvm is not None and spark._jsc is not None
-    except Exception:  # Spark Connect raises PySparkAttributeError (JVM_ATTRIBUTE_NOT_SUPPORTED)
-        return False
 
 
 def filesystem_for(spark: SparkSession | None, uri: str) -> DataFileSystem:

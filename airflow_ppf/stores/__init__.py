@@ -1,4 +1,4 @@
-"""Checkpoint stores backed by Airflow (the file and in-memory stores live in airflow_ppf.runner.checkpoint)."""
+"""Checkpoint stores backed by Airflow (the file and in-memory stores live in airflow_ppf.checkpoint)."""
 
 from __future__ import annotations
 

@@ -29,9 +29,9 @@ import json
 import zlib
 from typing import Any, Protocol
 
-from airflow_ppf.runner.checkpoint.errors import CheckpointCorruptError, CheckpointVersionError
-from airflow_ppf.runner.checkpoint.state import CheckpointState, check_fence
-from airflow_ppf.runner.checkpoint.stores import CheckpointInfo, info_of
+from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointVersionError
+from airflow_ppf.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.checkpoint.stores import CheckpointInfo, info_of
 
 __all__ = ["HEAD_KEY", "SUMMARY_KEY", "TaskStateAccessor", "TaskStateCheckpointStore"]
 
@@ -54,7 +54,7 @@ class TaskStateAccessor(Protocol):
 
 
 class TaskStateCheckpointStore:
-    """A :class:`~airflow_ppf.runner.checkpoint.stores.CheckpointStore` on one task instance's state store.
+    """A :class:`~airflow_ppf.checkpoint.stores.CheckpointStore` on one task instance's state store.
 
     Args:
         accessor: ``context["task_state_store"]`` of the running task instance.

@@ -238,25 +238,6 @@ def test_a_checkpoint_that_cannot_be_written_fails_the_task(tmp_path: Path) -> N
     assert lines(log) == []  # the first checkpoint write (before any component) failed
 
 
-def test_cleared_task_starts_over_and_retry_resumes() -> None:
-    from airflow_ppf.operators import PipelineOperator
-    from airflow_ppf.runner.checkpoint import CheckpointState
-
-    op = PipelineOperator(task_id="t", pipeline="x.conf")
-    state = CheckpointState(run_id="r", pipeline_name="p", pipeline_fingerprint="f")
-    state.begin_attempt(
-        1, "w", pipeline_fingerprint="f", component_fingerprints={}, field_digests={}, meta={"max_tries": 1}
-    )
-    assert op._fresh_start_reason(state, try_number=2, max_tries=1) is None
-    assert "cleared" in (op._fresh_start_reason(state, try_number=3, max_tries=3) or "")
-    assert op._fresh_start_reason(state, try_number=1, max_tries=1) == "first try of this task instance"
-    keep = PipelineOperator(task_id="t", pipeline="x.conf", keep_state_on_clear=True)
-    assert keep._fresh_start_reason(state, try_number=3, max_tries=3) is None
-    # "Rerun from X" in the checkpoint view, then a clear to apply it: the clear resumes, honouring the edit.
-    state.record_event("rerun_from", by="admin", component="b", invalidated=["b", "c"])
-    assert op._fresh_start_reason(state, try_number=3, max_tries=3) is None
-
-
 @pytest.mark.usefixtures("airflow_db")
 def test_on_kill_cancels_the_run_and_marks_the_checkpoint_interrupted(tmp_path: Path) -> None:
     from airflow_ppf.operators import PipelineOperator

@@ -248,8 +248,8 @@ def test_local_store_checkpoint_is_found_under_checkpoint_dir(
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["invalidated"] == ["stats", "report"]
-    from airflow_ppf.plugins.task_instance_checkpoint import checkpoint_dir
     from airflow_ppf.runner.checkpoint import LocalCheckpointStore
+    from airflow_ppf.settings import checkpoint_dir
 
     stored = LocalCheckpointStore(checkpoint_dir()).load(f"{LOCAL_DAG}/{local_run}/pipeline")
     assert stored is not None

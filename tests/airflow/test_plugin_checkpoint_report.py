@@ -7,16 +7,17 @@ from typing import Any
 
 import pytest
 
-from airflow_ppf.plugins.checkpoint_actions import (
+from airflow_ppf.checkpoint.edits import (
     NothingToRerunError,
     UnknownComponentError,
     rerun_from,
     rerun_targets,
     reset_checkpoint,
 )
+from airflow_ppf.checkpoint.planner import predict_next_attempt
+from airflow_ppf.checkpoint.state import CheckpointStatus
 from airflow_ppf.plugins.checkpoint_report import describe_checkpoint, redact, summarize_checkpoint
 from airflow_ppf.runner.checkpoint import CheckpointState, compute_field_digests
-from airflow_ppf.runner.checkpoint.state import CheckpointStatus
 from tests.helpers.pipelines import component, pipeline
 
 #: extract -> clean -> (load, stats) -> report; audit is disabled and depends on clean.
@@ -59,7 +60,8 @@ def failed_then_resumed(*, finish_second: bool = False) -> CheckpointState:
         state.record_completed(name, ms, fingerprint=f"{name[:4]:0<4}" * 4)
     state.record_failed("load", ConnectionError("db down"), 50)
     state.finish_attempt(CheckpointStatus.FAILED)
-    _begin(state, 2, skipped=3, to_run=2, time_saved_ms=2300, config_changed=False, mode="restart")
+    # Attempt 2 records the plan it follows, as the recorder does.
+    _begin(state, 2, **predict_next_attempt(state).summary())
     for name in ("extract", "clean", "stats"):
         state.record_skipped(name)
     if finish_second:
@@ -158,7 +160,9 @@ def test_attempt_history_resume_plan_and_time_saved() -> None:
         "report": ("run", "not completed yet"),
         "audit": ("disabled", "disabled"),
     }
-    assert described["resume"]["headline"].startswith("Attempt 2: resumed, skipping 3 of 5 components")
+    # The page shows the headline the attempt recorded (the task log's), not one of its own.
+    assert described["resume"]["headline"] == state.attempts[1].resume["headline"]
+    assert "resuming after attempt 1 (failed): skipping 3 of 5 components" in described["resume"]["headline"]
     assert node_states(described)["load"] == "done"
     assert node_states(described)["extract"] == "skipped"
 

@@ -39,23 +39,27 @@ class Run:
     base_dir: Path
 
 
-#: Example runs triggered on every stack of this module: dag_id -> (conf without base_dir, backends).
-EXAMPLE_RUNS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
-    ORDERS_DAG: ({"orders": 3000}, ("sqlite", "postgres")),
-    MAPPED_DAG: ({"orders": 1500, "regions": ["north", "west"]}, ("sqlite",)),
+#: A second orders run, edited in the checkpoint view after it completed.
+RERUN_FROM = "orders-rerun-from"
+
+#: Example runs triggered on every stack of this module: key -> (dag_id, conf without base_dir, backends).
+EXAMPLE_RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    ORDERS_DAG: (ORDERS_DAG, {"orders": 3000}, ("sqlite", "postgres")),
+    MAPPED_DAG: (MAPPED_DAG, {"orders": 1500, "regions": ["north", "west"]}, ("sqlite",)),
+    RERUN_FROM: (ORDERS_DAG, {"orders": 2000}, ("sqlite",)),
 }
 
 
 @pytest.fixture(scope="module")
 def example_runs(airflow_stack: AirflowStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Trigger this stack's example runs at once; return them by dag_id (tests wait for their own)."""
+    """Trigger this stack's example runs at once; return them by key (tests wait for their own)."""
     api = airflow_stack.client
     runs = {}
-    for dag_id, (conf, backends) in EXAMPLE_RUNS.items():
+    for key, (dag_id, conf, backends) in EXAMPLE_RUNS.items():
         if airflow_stack.backend in backends:
             api.wait_for_dag(dag_id)
-            base = tmp_path_factory.mktemp(f"{dag_id}-{airflow_stack.backend}")
-            runs[dag_id] = Run(dag_id, api.trigger(dag_id, {"base_dir": str(base), **conf}), base)
+            base = tmp_path_factory.mktemp(f"{key}-{airflow_stack.backend}")
+            runs[key] = Run(dag_id, api.trigger(dag_id, {"base_dir": str(base), **conf}), base)
     return runs
 
 
@@ -293,7 +297,7 @@ def _clear_task(api: Any, run_id: str) -> None:
     assert [ti["task_id"] for ti in cleared] == [ORDERS_TASK], cleared
 
 
-def _third_try(api: Any, run_id: str) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+def _try_after_clear(api: Any, run_id: str) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
     """Wait for the try that follows a clear; return its log, its XCom summary and the checkpoint."""
     assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
     tries = api.tries(ORDERS_DAG, run_id, ORDERS_TASK)
@@ -302,6 +306,12 @@ def _third_try(api: Any, run_id: str) -> tuple[list[str], dict[str, Any], dict[s
     result = api.xcom(ORDERS_DAG, run_id, ORDERS_TASK)
     checkpoint = api.state_store(ORDERS_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")["state"]
     assert result["try_number"] == 3, result
+    return log3, result, checkpoint
+
+
+def _third_try(api: Any, run_id: str) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """Wait for the try that follows a clear, which runs every component; return its log, XCom and checkpoint."""
+    log3, result, checkpoint = _try_after_clear(api, run_id)
     assert (result["status"], result["skipped"]) == ("success", []), result
     assert [r["name"] for r in result["ran"]] == EARLY + LATE, result
     assert checkpoint["status"] == "completed", _attempt_summary(checkpoint)
@@ -351,3 +361,40 @@ def test_reset_in_the_checkpoint_view_then_clear_reruns_everything(
     assert [a["attempt"] for a in checkpoint["attempts"]] == [1, 2, 3], _attempt_summary(checkpoint)
     events = checkpoint["attempts"][1]["events"]
     assert any(e.get("event") == "reset" and e.get("by") == "admin" for e in events), events
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_rerun_from_on_a_completed_task_shows_the_plan_the_next_try_follows(
+    airflow_stack: AirflowStack, example_runs: dict[str, Run]
+) -> None:
+    """ "Rerun from" after success: the saved views were deleted when the run completed, so the next try also
+    reruns the producers of what it reads. The checkpoint view says so before the clear, and the try that
+    follows the clear records exactly that plan."""
+    api = airflow_stack.client
+    run_id = example_runs[RERUN_FROM].run_id
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    query = _inspector_query(run_id)
+
+    edited = api.post("/ppf/api/checkpoint/rerun", {"component": "daily_revenue"}, params=query)
+    assert edited["invalidated"] == ["daily_revenue", *LATE], edited.get("invalidated")
+    promised = api.get("/ppf/api/checkpoint", params=query)["checkpoint"]["next"]
+    assert promised is not None
+    predicted = [(e["name"], e["action"], e["reason"]) for e in promised["entries"]]
+    # enriched_orders (read by daily_revenue) is gone, and so, upstream, is what enrich_orders reads.
+    actions = {name: action for name, action, _ in predicted}
+    assert actions["daily_revenue"] == "rerun", predicted
+    assert actions["enrich_orders"] == "rerun", predicted
+    assert any("deleted when the pipeline completed" in reason for _, _, reason in predicted), predicted
+
+    _clear_task(api, run_id)
+    log3, result, checkpoint = _try_after_clear(api, run_id)
+
+    third = checkpoint["attempts"][-1]
+    recorded = [(e["name"], e["action"], e["reason"]) for e in third["resume"]["entries"]]
+    assert recorded == predicted
+    after = api.get("/ppf/api/checkpoint", params=query)["checkpoint"]
+    assert [(e["name"], e["action"], e["reason"]) for e in after["resume"]["entries"]] == recorded
+    ran = [r["name"] for r in result["ran"]]
+    assert ran == [name for name, action, _ in recorded if action in ("run", "rerun")], (ran, recorded)
+    assert result["skipped"] == [name for name, action, _ in recorded if action == "skip"], result
+    assert third["resume"]["headline"] in "\n".join(log3), _excerpt(log3)

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_ppf.checkpoint.naming import safe_file_name
+from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER
+from airflow_ppf.checkpoint.state import AttemptRecord, CheckpointState
 from airflow_ppf.components import DataFlow
 from airflow_ppf.runner.checkpoint import LocalCheckpointStore
-from airflow_ppf.runner.checkpoint.saved_views import COMMIT_MARKER
-from airflow_ppf.runner.checkpoint.state import AttemptRecord, CheckpointState
-from airflow_ppf.runner.checkpoint.stores import safe_file_name
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER
 from airflow_ppf.components.spark.atomic import (
     OLD_INFIX,
     TMP_INFIX,
@@ -27,7 +28,6 @@ from airflow_ppf.components.spark.atomic import (
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import CheckpointHooks, LocalCheckpointStore, PipelineResultStatus, SimplePipelineRunner
 from airflow_ppf.runner.checkpoint import plan_resume
-from airflow_ppf.runner.checkpoint.saved_views import COMMIT_MARKER
 from airflow_ppf.spark.fs import HadoopFileSystem, filesystem_for
 from tests.spark.resume_support import FAIL_ENV, attempt, events, orders_pipeline, read_output, write_orders
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from airflow_ppf.checkpoint.saved_views import SavedViews
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import LocalCheckpointStore
-from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer
 from tests.spark.resume_support import read_output, sql, write_parquet
 from tests.spark.test_resume_in_process import RUN_ID, clean_output, run_attempt
 
@@ -18,22 +18,20 @@ FAULT = "airflow_ppf.components.faults.FaultInjection"
 
 
 @pytest.fixture
-def materializer(spark: SparkSession) -> ViewMaterializer:
-    return ViewMaterializer(tempfile.mkdtemp(prefix="ppf-cheap-"), "p", "r", lambda: spark)
+def saved_views(spark: SparkSession) -> SavedViews:
+    return SavedViews(tempfile.mkdtemp(prefix="ppf-cheap-"), "p", "r", lambda: spark)
 
 
-def test_narrow_queries_over_saved_or_generated_data_are_cheap(
-    spark: SparkSession, materializer: ViewMaterializer
-) -> None:
+def test_narrow_queries_over_saved_or_generated_data_are_cheap(spark: SparkSession, saved_views: SavedViews) -> None:
     from pyspark.sql.functions import udf
 
     spark.sql("SELECT id, id * 2 AS x FROM range(100)").createOrReplaceTempView("gen")
-    assert materializer.cheap_to_recompute("gen")
-    materializer.save("c", "gen", 1)  # re-points gen at its saved copy
+    assert saved_views.cheap_to_recompute("gen")
+    saved_views.save("c", "gen", 1)  # re-points gen at its saved copy
     spark.sql("SELECT id, x + 1 AS y FROM gen WHERE id > 5").createOrReplaceTempView("narrow")
-    assert materializer.cheap_to_recompute("narrow")
+    assert saved_views.cheap_to_recompute("narrow")
     spark.sql("SELECT id FROM gen UNION ALL SELECT id FROM narrow").createOrReplaceTempView("both")
-    assert materializer.cheap_to_recompute("both")
+    assert saved_views.cheap_to_recompute("both")
 
     expensive = {
         "agg": "SELECT x, COUNT(*) AS n FROM gen GROUP BY x",
@@ -43,17 +41,17 @@ def test_narrow_queries_over_saved_or_generated_data_are_cheap(
     }
     for view, query in expensive.items():
         spark.sql(query).createOrReplaceTempView(view)
-        assert not materializer.cheap_to_recompute(view), view
+        assert not saved_views.cheap_to_recompute(view), view
     elsewhere = Path(tempfile.mkdtemp()) / "elsewhere"
     spark.range(5).write.parquet(str(elsewhere))
     spark.read.parquet(str(elsewhere)).createOrReplaceTempView("external")
-    assert not materializer.cheap_to_recompute("external")
+    assert not saved_views.cheap_to_recompute("external")
     csv = Path(tempfile.mkdtemp()) / "x.csv"
     csv.write_text("a\n1\n", encoding="utf-8")
     spark.read.option("header", True).csv(str(csv)).createOrReplaceTempView("from_csv")
-    assert not materializer.cheap_to_recompute("from_csv")
+    assert not saved_views.cheap_to_recompute("from_csv")
     spark.table("gen").select(udf(lambda v: v, "long")("id").alias("id")).createOrReplaceTempView("python")
-    assert not materializer.cheap_to_recompute("python")
+    assert not saved_views.cheap_to_recompute("python")
 
 
 def _pipeline(target: Path, gate_after: str) -> PipelineConfig:
@@ -137,7 +135,7 @@ def test_narrow_queries_over_saved_data_in_a_long_path_are_cheap(spark: SparkSes
     decision must not depend on it."""
     location = tmp_path / ("a-long-data-location-" * 6)
     run_id = "scheduled__2026-11-27T00:00:00"
-    views = ViewMaterializer(str(location), "a-pipeline-with-a-long-name", run_id, lambda: spark)
+    views = SavedViews(str(location), "a-pipeline-with-a-long-name", run_id, lambda: spark)
     spark.sql("SELECT id, id * 2 AS x FROM range(100)").createOrReplaceTempView("long_gen")
     views.save("c", "long_gen", 1)
     spark.sql("SELECT id, x + 1 AS y FROM long_gen WHERE id > 5").createOrReplaceTempView("long_narrow")

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import PipelineResultStatus, SimplePipelineRunner
-from airflow_ppf.runner.checkpoint.saved_views import COMMIT_MARKER
 from tests.spark.resume_support import (
     ORDERS_COMPONENTS,
     attempt,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_ppf import cli
+from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER, SavedViews
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import (
     CheckpointHooks,
@@ -31,7 +32,6 @@ from airflow_ppf.runner import (
     SimplePipelineRunner,
 )
 from airflow_ppf.runner.checkpoint import plan_resume
-from airflow_ppf.runner.checkpoint.saved_views import COMMIT_MARKER, ViewMaterializer
 from airflow_ppf.spark.session import SparkSessionManager
 from tests.spark.conftest import leftovers
 from tests.spark.resume_support import (
@@ -320,7 +320,7 @@ def test_verify_finds_damaged_copies(
     spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
 ) -> None:
     spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
-    views = ViewMaterializer(str(tmp_path / "data"), "p", "r", lambda: spark)
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
     record = views.save("c", "v", 1)
     copy = Path(record["path"])
     assert len(part_files(copy)) == 3
@@ -378,7 +378,8 @@ def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_
     assert any(e.get("reason") == why for e in attempt(state, 2).events if e.get("event") == "invalidated")
 
     plan = plan_resume(state, config, run_id=RUN_ID)
-    assert {e.name: (e.action.value, e.reason) for e in plan.entries}["totals"] == ("run", why)
+    # It had finished: running it again is a rerun.
+    assert {e.name: (e.action.value, e.reason) for e in plan.entries}["totals"] == ("rerun", why)
     third = run_attempt(spark_session, config, store)
 
     assert third.result.status is PipelineResultStatus.SUCCESS, third.statuses

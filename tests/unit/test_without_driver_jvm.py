@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from airflow_ppf.checkpoint.saved_views import SavedViews, ViewNotSavedError
 from airflow_ppf.components.spark import atomic
 from airflow_ppf.components.spark.atomic import CommitAction, write_atomically
-from airflow_ppf.runner.checkpoint.saved_views import ViewMaterializer, ViewNotSavedError
 
 
 class _Rows:
@@ -91,7 +91,7 @@ def test_a_server_that_does_not_see_our_disk_gets_a_plain_write_and_a_warning(
 
 def test_views_are_not_saved_where_the_server_cannot_see_them(tmp_path: Path) -> None:
     session = ConnectLike(shared=False)
-    views = ViewMaterializer(str(tmp_path / "data"), "p", "r", lambda: session)  # type: ignore[arg-type,return-value]
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: session)  # type: ignore[arg-type,return-value]
 
     with pytest.raises(ViewNotSavedError, match=r"server does not see the data location .*/data; use a path"):
         views.save("clean", "clean_orders", 1)

@@ -48,15 +48,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow_ppf.spark.fs import (
-    DataFileSystem,
-    LocalFileSystem,
-    filesystem_for,
-    has_driver_jvm,
-    local_path_shared_with,
-)
+from airflow_ppf.spark.fs import DataFileSystem, LocalFileSystem, filesystem_for, local_path_shared_with
+from airflow_ppf.spark.jvm import hadoop_handles, has_driver_jvm
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -132,10 +127,9 @@ def _filesystem(spark: SparkSession, path: str) -> tuple[DataFileSystem, str] | 
     """
     if not has_driver_jvm(spark):
         return _shared_local_path(spark, path)
-    jvm: Any = spark._jvm
-    jsc: Any = spark._jsc
+    jvm, hadoop_conf = hadoop_handles(spark)
     hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    qualified = str(hadoop_path.getFileSystem(jsc.hadoopConfiguration()).makeQualified(hadoop_path).toString())
+    qualified = str(hadoop_path.getFileSystem(hadoop_conf).makeQualified(hadoop_path).toString())
     return filesystem_for(spark, qualified), qualified
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_ppf.components.base import DataFlow
 from airflow_ppf.components.spark.arguments import check_text, check_view_name, check_view_names
+from airflow_ppf.spark.jvm import session_state
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -84,14 +85,11 @@ def infer_sql_input_views(spark: SparkSession, sql: str) -> tuple[str, ...] | No
 
     ``None`` comes back when the session has no JVM (Spark Connect) or the SQL does not parse.
     """
-    try:
-        jsession = spark._jsparkSession
-    except Exception:  # Spark Connect: JVM_ATTRIBUTE_NOT_SUPPORTED
-        return None
-    if jsession is None:
+    state = session_state(spark)
+    if state is None:
         return None
     try:
-        plan = jsession.sessionState().sqlParser().parsePlan(sql)
+        plan = state.sqlParser().parsePlan(sql)
         return _relations_read(plan)
     except Exception as exc:
         log.debug("Cannot infer the views read by SQL %r: %s", sql, exc)

@@ -33,6 +33,7 @@ from airflow_ppf.components.spark.atomic import (
     write_atomically,
 )
 from airflow_ppf.spark.fs import filesystem_for
+from airflow_ppf.spark.jvm import session_state
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -316,8 +317,10 @@ def _catalog_implementation(spark: SparkSession) -> str | None:
 
 def _orphaned_location(spark: SparkSession, table: str) -> str | None:
     """Return the default location of ``table`` if files exist there although the catalog lacks the table."""
+    state = session_state(spark)
+    if state is None:  # Spark Connect: Spark decides
+        return None
     try:
-        state = spark._jsparkSession.sessionState()
         identifier = state.sqlParser().parseTableIdentifier(table)
         location = str(state.catalog().defaultTablePath(identifier).toString())
     except Exception:  # Spark Connect, or a name the session catalog does not handle: Spark decides

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_ppf.checkpoint.saved_views import damaged_saved_view
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import (
     CheckpointHooks,
@@ -20,8 +21,13 @@ from airflow_ppf.runner import (
     load_checkpoint_for_resume,
     plan_resume,
 )
-from airflow_ppf.runner.checkpoint import CheckpointNotFoundError, CheckpointState, PlanAction
-from airflow_ppf.runner.checkpoint.saved_views import damaged_saved_view
+from airflow_ppf.runner.checkpoint import (
+    CheckpointNotFoundError,
+    CheckpointState,
+    PlanAction,
+    ResumePolicy,
+    fresh_start_reason,
+)
 from tests.unit.checkpoint.components import read_log
 from tests.unit.checkpoint.conftest import MakeConfig
 from tests.unit.checkpoint.support import Spec
@@ -279,7 +285,8 @@ def test_a_component_marked_not_done_is_planned_with_the_reason(
     failed_once.invalidate(["clean"], "rerun from 'clean' requested by ada")
     plan = plan_resume(failed_once, make_config(specs(tmp_path)))
     reasons = {e.name: (e.action, e.reason) for e in plan.entries}
-    assert reasons["clean"] == (PlanAction.RUN, "rerun from 'clean' requested by ada")
+    # It finished in attempt 1: running it again is a rerun.
+    assert reasons["clean"] == (PlanAction.RERUN, "rerun from 'clean' requested by ada")
     assert reasons["report"] == (PlanAction.SKIP, "completed in attempt 1")
 
 
@@ -339,3 +346,21 @@ def test_a_failed_read_is_found_in_the_exception_chain() -> None:
     outer = RuntimeError("write_totals failed")
     outer.__cause__ = OSError("ChecksumException: Checksum error: file:/d/a1-0c0ffee0/part-0 at 512")
     assert damaged_saved_view(state, outer) == ("totals", "totals")
+
+
+def test_cleared_task_starts_over_and_retry_resumes() -> None:
+    state = CheckpointState(run_id="r", pipeline_name="p", pipeline_fingerprint="f")
+    state.begin_attempt(
+        1, "w", pipeline_fingerprint="f", component_fingerprints={}, field_digests={}, meta={"max_tries": 1}
+    )
+    operator = ResumePolicy()
+    assert fresh_start_reason(state, operator, attempt=2, max_tries=1) is None
+    assert "cleared" in (fresh_start_reason(state, operator, attempt=3, max_tries=3) or "")
+    assert fresh_start_reason(state, operator, attempt=1, max_tries=1) == "first try of this task instance"
+    keep = ResumePolicy(keep_state_on_clear=True)
+    assert fresh_start_reason(state, keep, attempt=3, max_tries=3) is None
+    assert fresh_start_reason(state, ResumePolicy(resume=False), attempt=2, max_tries=1) == "resume=False"
+    assert fresh_start_reason(None, operator, attempt=3, max_tries=3) is None
+    # "Rerun from X" in the checkpoint view, then a clear to apply it: the clear resumes, honouring the edit.
+    state.record_event("rerun_from", by="admin", component="b", invalidated=["b", "c"])
+    assert fresh_start_reason(state, operator, attempt=3, max_tries=3) is None

@@ -8,9 +8,8 @@ back passes the stores' fencing check unless a newer attempt wrote in the meanti
 
 from __future__ import annotations
 
+from airflow_ppf.checkpoint.state import CheckpointState, recorded_graph
 from airflow_ppf.config.graph import descendants
-from airflow_ppf.plugins.checkpoint_report import component_graph
-from airflow_ppf.runner.checkpoint.state import CheckpointState
 
 __all__ = ["NothingToRerunError", "UnknownComponentError", "rerun_from", "rerun_targets", "reset_checkpoint"]
 
@@ -33,7 +32,7 @@ def rerun_targets(state: CheckpointState, component: str) -> list[str]:
     Raises:
         UnknownComponentError: ``component`` is not in the checkpoint.
     """
-    graph, known = component_graph(state)
+    graph, known = recorded_graph(state)
     if component not in graph:
         raise UnknownComponentError(f"unknown component {component!r}; the checkpoint has: {', '.join(graph)}")
     if known:

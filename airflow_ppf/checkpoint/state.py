@@ -11,8 +11,9 @@ Schema history (``schema_version``):
 * (none) – pyspark-pipeline-framework 1.0's format. Loads; its fingerprint never matches ours, so a
   resume from it starts from the beginning (with a warning that says so).
 * 1 – this format. Unknown top-level fields written by a newer 1.x are kept and written back.
-  ``graph`` (each component's ``depends_on``, set by every attempt) was added within version 1: a
-  checkpoint without it loads with an empty graph, and an older 1.x keeps it as an unknown field.
+  ``graph`` (each component's ``depends_on``, set by every attempt) and ``views`` (the temp views each
+  completed component read and produced, kept when it is marked not done) were added within version 1:
+  a checkpoint without them loads with them empty, and an older 1.x keeps them as unknown fields.
 
 Renaming a stored field breaks in-flight retries of running deployments: add fields, bump the version
 and migrate instead.
@@ -25,13 +26,15 @@ import datetime as dt
 import os
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_ppf.runner.checkpoint.errors import CheckpointFencedError, CheckpointVersionError
+from airflow_ppf.checkpoint.errors import CheckpointFencedError, CheckpointVersionError
 from airflow_ppf.runner.report import first_line
 
 __all__ = [
+    "EDIT_EVENTS",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "CheckpointState",
@@ -39,10 +42,14 @@ __all__ = [
     "ComponentRecord",
     "check_fence",
     "new_writer_id",
+    "recorded_graph",
     "utcnow",
 ]
 
 SCHEMA_VERSION = 1
+
+#: Events recorded when a person edits a stored checkpoint (:mod:`airflow_ppf.checkpoint.edits`).
+EDIT_EVENTS = ("reset", "rerun_from")
 
 
 class CheckpointStatus:
@@ -188,6 +195,7 @@ class CheckpointState:
     attempts: list[AttemptRecord] = field(default_factory=list)
     data_location: str | None = None
     graph: dict[str, list[str]] = field(default_factory=dict)
+    views: dict[str, dict[str, list[str] | None]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
@@ -332,17 +340,27 @@ class CheckpointState:
         *,
         fingerprint: str | None = None,
         outputs: list[dict[str, Any]] | None = None,
+        reads: Sequence[str] | None = None,
+        writes: Sequence[str] | None = None,
     ) -> None:
-        """Record that ``name`` finished in the current attempt."""
-        self._do(
-            {
-                "op": "complete",
-                "name": name,
-                "duration_ms": int(duration_ms),
-                "fingerprint": fingerprint,
-                "outputs": outputs or [],
+        """Record that ``name`` finished in the current attempt.
+
+        ``outputs`` describe its saved views; ``reads`` / ``writes`` name the temp views it read and
+        produced, where known (kept for planners that work from the checkpoint alone).
+        """
+        op: dict[str, Any] = {
+            "op": "complete",
+            "name": name,
+            "duration_ms": int(duration_ms),
+            "fingerprint": fingerprint,
+            "outputs": outputs or [],
+        }
+        if reads is not None or writes is not None:
+            op["views"] = {
+                "inputs": None if reads is None else [str(v) for v in reads],
+                "outputs": None if writes is None else [str(v) for v in writes],
             }
-        )
+        self._do(op)
 
     def _op_complete(self, op: dict[str, Any]) -> None:
         name = op["name"]
@@ -357,6 +375,8 @@ class CheckpointState:
             fingerprint=op.get("fingerprint"),
             outputs=list(op.get("outputs") or []),
         )
+        if op.get("views") is not None:
+            self.views[name] = dict(op["views"])
         if attempt is not None:
             attempt.ran.append(name)
             attempt.durations_ms[name] = op["duration_ms"]
@@ -430,6 +450,8 @@ class CheckpointState:
         )
         if self.graph:
             out["graph"] = {k: list(v) for k, v in self.graph.items()}
+        if self.views:
+            out["views"] = copy.deepcopy(self.views)
         return out
 
     @classmethod
@@ -470,6 +492,7 @@ class CheckpointState:
             "attempts",
             "data_location",
             "graph",
+            "views",
         }
         try:
             _require(data, "run_id", str)
@@ -491,6 +514,7 @@ class CheckpointState:
                 attempts=[AttemptRecord.from_dict(a) for a in (data.get("attempts") or [])],
                 data_location=data.get("data_location"),
                 graph=_graph_of(data.get("graph")),
+                views=_views_of(data.get("views")),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, AttributeError) as exc:
@@ -526,6 +550,40 @@ def _graph_of(value: Any) -> dict[str, list[str]]:
     if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
         raise ValueError("field 'graph' must map component names to lists of names")
     return {str(k): [str(d) for d in v] for k, v in value.items()}
+
+
+def _views_of(value: Any) -> dict[str, dict[str, list[str] | None]]:
+    """Read the recorded views of each component (absent in checkpoints written before they existed)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ValueError("field 'views' must map component names to objects")
+    out: dict[str, dict[str, list[str] | None]] = {}
+    for name, known in value.items():
+        out[str(name)] = {}
+        for key in ("inputs", "outputs"):
+            views = known.get(key)
+            if views is not None and not isinstance(views, list):
+                raise ValueError(f"field 'views.{name}.{key}' must be a list of names")
+            out[str(name)][key] = None if views is None else [str(v) for v in views]
+    return out
+
+
+def recorded_graph(state: CheckpointState) -> tuple[dict[str, list[str]], bool]:
+    """Return the pipeline's ``name -> depends_on`` as the checkpoint recorded it, and whether it is known.
+
+    Checkpoints written before the graph was recorded only know the names (from the fingerprints, the
+    completed list and the attempts); they get no edges.
+    """
+    if state.graph:
+        return {name: list(deps) for name, deps in state.graph.items()}, True
+    names: dict[str, list[str]] = {}
+    for name in [*state.component_fingerprints, *state.completed_components]:
+        names.setdefault(name, [])
+    for attempt in state.attempts:
+        for name in [*attempt.ran, *attempt.skipped, *([attempt.failed] if attempt.failed else [])]:
+            names.setdefault(name, [])
+    return names, False
 
 
 def _require(data: dict[str, Any], key: str, kind: type) -> None:

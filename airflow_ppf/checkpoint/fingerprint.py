@@ -28,6 +28,7 @@ __all__ = [
     "compute_field_digests",
     "compute_pipeline_fingerprint",
     "describe_field_changes",
+    "disabled_in",
 ]
 
 #: Bumped whenever the encoding changes; part of every hash, so old and new fingerprints never match.
@@ -130,3 +131,12 @@ def describe_field_changes(old: Mapping[str, str] | None, new: Mapping[str, str]
     removed = sorted(k for k in old if k not in new)
     bits = [f"{k} changed" if k in old else f"{k} added" for k in changed] + [f"{k} removed" for k in removed]
     return ", ".join(bits) if bits else "unchanged"
+
+
+#: What :func:`compute_field_digests` stores for ``enabled = false``.
+_DISABLED_DIGEST = _sha256(canonical_json(False))[:8]
+
+
+def disabled_in(digests: Mapping[str, str] | None) -> bool:
+    """Whether a component's recorded field digests say it is disabled (``enabled = false``)."""
+    return digests is not None and digests.get("enabled") == _DISABLED_DIGEST

@@ -1,18 +1,18 @@
-"""Save temp views to durable storage when their producer completes, and restore them on resume.
+"""Saved views: temp views written to durable storage when their producer completes, restored on resume.
 
 Layout under the data location (any Spark-writable URI)::
 
     <location>/<pipeline>/<run>/<component>/<view>/a<attempt>-<id>/   parquet files
                                                              _PPF_COMMITTED   written last
 
-A copy is complete only when its commit marker exists: the marker is written after Spark's job commit,
-so a write that dies halfway leaves a folder without it, which is never restored and is cleaned up.
-Each copy gets a fresh folder, so nothing is ever overwritten in place.
+A saved view is complete only when its commit marker exists: the marker is written after Spark's job
+commit, so a write that dies halfway leaves a folder without it, which is never restored and is cleaned
+up. Each save gets a fresh folder, so nothing is ever overwritten in place.
 
-The marker lists the copy's files and their sizes, its schema and its row count. Before a copy is
-restored, :meth:`ViewMaterializer.verify` checks all of them (the row count by reading every file's
-footer, a cheap Spark job), so a deleted, truncated or overwritten file makes its producer run again
-instead of failing the component that reads the view.
+The marker lists the saved view's files and their sizes, its schema and its row count. Before a saved view
+is restored, :meth:`SavedViews.verify` checks all of them (the row count by reading every file's footer, a
+cheap Spark job), so a deleted, truncated or overwritten file makes its producer run again instead of
+failing the component that reads the view.
 """
 
 from __future__ import annotations
@@ -24,26 +24,28 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from airflow_ppf.runner.checkpoint.state import CheckpointState, utcnow
-from airflow_ppf.runner.checkpoint.stores import safe_file_name
+from airflow_ppf.checkpoint.naming import safe_file_name
+from airflow_ppf.checkpoint.state import CheckpointState, utcnow
 from airflow_ppf.runner.report import describe_error
-from airflow_ppf.spark.fs import (
-    DataFileSystem,
-    filesystem_for,
-    has_driver_jvm,
-    is_local_uri,
-    join_uri,
-    local_path_shared_with,
-)
+from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri, local_path_shared_with
+from airflow_ppf.spark.jvm import executed_plan, has_driver_jvm, temp_view_plan
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
-__all__ = ["COMMIT_MARKER", "ViewMaterializer", "ViewNotSavedError", "damaged_saved_view"]
+__all__ = [
+    "COMMIT_MARKER",
+    "SavedViews",
+    "ViewNotSavedError",
+    "changed_views",
+    "damaged_saved_view",
+    "has_temp_view",
+    "temp_views",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,8 @@ class ViewNotSavedError(RuntimeError):
     which a view made by a join can have); the view stays as it is and is recorded as not saved."""
 
 
-class ViewMaterializer:
-    """Save, verify, restore and clean up the materialized views of one pipeline run.
+class SavedViews:
+    """Save, verify, restore and clean up the saved views of one pipeline run.
 
     Args:
         location: base URI of checkpoint data (local path, ``file://``, ``hdfs://``, ``s3a://``...).
@@ -87,9 +89,9 @@ class ViewMaterializer:
         return self._fs
 
     def save(self, component: str, view: str, attempt: int) -> dict[str, Any]:
-        """Write ``view`` as parquet, commit it, and re-point the view at the saved copy.
+        """Write ``view`` as parquet, commit it, and re-point the view at the saved view.
 
-        Downstream components then read the saved copy instead of recomputing the view's lineage.
+        Downstream components then read the saved view instead of recomputing the view's lineage.
         Returns the output record kept in the checkpoint.
 
         Raises:
@@ -98,7 +100,7 @@ class ViewMaterializer:
                 the unfinished folder is removed.
         """
         spark = self._spark()
-        # Spark Connect: the server writes the copy, this process checks and commits it. (The probe goes
+        # Spark Connect: the server writes the files, this process checks and commits it. (The probe goes
         # inside the run's folder, so that deleting the run's saved views removes any leftover of it.)
         if (
             is_local_uri(self.location)
@@ -152,26 +154,22 @@ class ViewMaterializer:
         return record
 
     def cheap_to_recompute(self, view: str) -> bool:
-        """Whether ``view`` is a narrow query over saved copies or generated data (no shuffle, no other source).
+        """Whether ``view`` is a narrow query over saved views or generated data (no shuffle, no other source).
 
         Such a view is not worth saving under ``auto``: recomputing it on a resume (by rerunning its
-        producer, which reads the restored copies) costs about what reading a saved copy would, while
+        producer, which reads the restored views) costs about what reading a saved view would, while
         saving it costs a full extra write and read on every successful run. Decided from Spark's physical
         plan and the files it reads; anything unrecognised (other sources, Python UDFs, Spark Connect)
         counts as expensive.
         """
         frame = self._spark().table(view)
-        jdf = getattr(frame, "_jdf", None)
-        if jdf is None:
-            return False
-        try:
-            plan = str(jdf.queryExecution().executedPlan().toString())
-        except Exception:
+        plan = executed_plan(frame)
+        if plan is None:
             return False
         if _EXPENSIVE.search(plan) or ("FileScan" in plan and "FileScan parquet" not in plan):
             return False
         # The files Spark will read, named in full (the plan's text cuts long paths short, often inside
-        # the run's own folder): all must be in saved copies of this run.
+        # the run's own folder): all must be in saved views of this run.
         try:
             files = frame.inputFiles()
         except Exception:
@@ -182,7 +180,7 @@ class ViewMaterializer:
     def verify(self, record: dict[str, Any]) -> str | None:
         """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
 
-        Checks that the copy and its commit marker exist, that its files are those the marker lists
+        Checks that the saved view and its commit marker exist, that its files are those the marker lists
         (same names and sizes), that its schema is the recorded one, and that reading every file's footer
         gives the recorded row count. Any error doing so is a reason to rerun the producer, never a crash.
         """
@@ -207,7 +205,7 @@ class ViewMaterializer:
             if _schema_hash(frame.schema.json()) != record.get("schema_hash"):
                 return f"saved view '{view}' does not have the recorded schema ({path})"
             rows = frame.count()  # reads every file's footer: catches damaged files
-        except Exception as exc:  # a damaged copy must lead to a rerun, never to a crash
+        except Exception as exc:  # a damaged saved view must lead to a rerun, never to a crash
             return f"saved view '{view}' cannot be read ({describe_error(exc, 200)})"
         if record.get("rows") is not None and rows != int(record["rows"]):
             return f"saved view '{view}' has {rows} rows, {record['rows']} were saved ({path})"
@@ -215,7 +213,7 @@ class ViewMaterializer:
         return None
 
     def restore(self, record: dict[str, Any]) -> None:
-        """Register the saved copy under its view name."""
+        """Register the saved view under its view name."""
         started = time.monotonic()
         frame = self._verified.pop(_normalise(record["path"]), None)
         if frame is None:
@@ -226,7 +224,7 @@ class ViewMaterializer:
         log.info("Restored view %r from %s", record["view"], record["path"])
 
     def _read(self, path: str, schema_json: str | None) -> DataFrame:
-        """Read a saved copy with its recorded schema (no inference job); infer it for older markers."""
+        """Read a saved view with its recorded schema (no inference job); infer it for older markers."""
         spark = self._spark()
         if not schema_json:
             return _reader(spark).parquet(path)
@@ -236,7 +234,7 @@ class ViewMaterializer:
         return _reader(spark).schema(schema).parquet(path)
 
     def _list_files(self, path: str) -> dict[str, int]:
-        """``{file name: size}`` of a saved copy (a flat folder), without the commit marker."""
+        """``{file name: size}`` of a saved view (a flat folder), without the commit marker."""
         files = {}
         for entry in self.fs.list_dir(path):
             name = entry.rstrip("/").rpartition("/")[2]
@@ -244,8 +242,8 @@ class ViewMaterializer:
                 files[name] = self.fs.size(entry)
         return files
 
-    def copies(self) -> list[str]:
-        """Every saved-copy folder of this run (committed or not)."""
+    def folders(self) -> list[str]:
+        """Every saved view's folder of this run (committed or not)."""
         found: list[str] = []
         for component_dir in self.fs.list_dir(self.run_root):
             for view_dir in self.fs.list_dir(component_dir):
@@ -253,16 +251,16 @@ class ViewMaterializer:
         return found
 
     def remove_unreferenced(self, keep: Iterable[str]) -> list[str]:
-        """Delete saved copies the checkpoint does not reference (unfinished or superseded writes)."""
+        """Delete saved views the checkpoint does not reference (unfinished or superseded writes)."""
         wanted = {p.rstrip("/") for p in keep}
         removed = []
-        for copy in self.copies():
-            if _normalise(copy) not in {_normalise(w) for w in wanted}:
-                self.fs.delete(copy)
-                removed.append(copy)
+        for folder in self.folders():
+            if _normalise(folder) not in {_normalise(w) for w in wanted}:
+                self.fs.delete(folder)
+                removed.append(folder)
         if removed:
             log.info(
-                "Removed %d unreferenced saved cop%s: %s", len(removed), "y" if len(removed) == 1 else "ies", removed
+                "Removed %d unreferenced saved view%s: %s", len(removed), "" if len(removed) == 1 else "s", removed
             )
         return removed
 
@@ -288,7 +286,7 @@ _READ_FAILURE = re.compile(
 
 
 def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[str, str] | None:
-    """``(producer, view)`` of the saved view that ``error`` failed to read, if it is one of the run's copies."""
+    """``(producer, view)`` of the saved view that ``error`` failed to read, if it is one of the run's."""
     texts: list[str] = []
     seen: BaseException | None = error
     while seen is not None and len(texts) < 10:
@@ -302,7 +300,7 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
             continue
         for output in record.outputs:
             path = output.get("path")
-            # The copy's folder name is unique (attempt and a random id), so its path part identifies it
+            # The saved view's folder name is unique (attempt and a random id), so its path part identifies it
             # whatever the scheme and authority look like in the error.
             where = urlparse(path).path.rstrip("/") if path else ""
             if where and f"{where}/" in text:
@@ -311,7 +309,7 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
 
 
 def _reader(spark: SparkSession) -> DataFrameReader:
-    """A reader of saved copies that checks every data page's CRC (Spark writes them; it checks none by
+    """A reader of saved views that checks every data page's CRC (Spark writes them; it checks none by
     default): damage inside the data then fails the read instead of giving wrong rows, also on stores
     without checksums of their own (object stores)."""
     return spark.read.option("parquet.page.verify-checksum.enabled", "true")
@@ -328,7 +326,7 @@ def _normalise(uri: str) -> str:
 
 
 def _files_changed(expected: Any, found: dict[str, int]) -> str | None:
-    """Say how the files of a copy differ from those its marker lists (``None``: same, or not listed)."""
+    """Say how the files of a saved view differ from those its marker lists (``None``: same, or not listed)."""
     if not isinstance(expected, dict):
         return None  # a marker written before files were listed
     missing = sorted(set(expected) - set(found))
@@ -369,3 +367,33 @@ def _is_analysis_error(exc: BaseException) -> bool:
     from pyspark.errors import AnalysisException
 
     return isinstance(exc, AnalysisException)
+
+
+def temp_views(spark: SparkSession) -> dict[str, Any]:
+    """``{view: identity}`` of the session's temp views; the identity (the JVM plan object the view is
+    registered with) changes when a view is replaced, and is ``None`` without a JVM (Spark Connect)."""
+    return {t.name: temp_view_plan(spark, t.name) for t in spark.catalog.listTables() if t.isTemporary}
+
+
+def changed_views(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """Views created, or replaced (registered again), between two :func:`temp_views` snapshots."""
+    changed = []
+    for name, plan in after.items():
+        if name not in before:
+            changed.append(name)
+        elif plan is not None and before[name] is not None:
+            try:
+                same = bool(plan.equals(before[name]))
+            except Exception:
+                same = True
+            if not same:
+                changed.append(name)
+    return sorted(changed)
+
+
+def has_temp_view(spark: SparkSession, view: str) -> bool:
+    """Whether the session has a table or view called ``view``."""
+    try:
+        return bool(spark.catalog.tableExists(view))
+    except Exception:
+        return False

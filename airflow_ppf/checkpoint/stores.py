@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 import time
@@ -32,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from airflow_ppf.runner.checkpoint.errors import CheckpointCorruptError, CheckpointError
-from airflow_ppf.runner.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointError
+from airflow_ppf.checkpoint.naming import safe_file_name
+from airflow_ppf.checkpoint.state import CheckpointState, check_fence
 from airflow_ppf.spark.fs import fsync_dir
 
 __all__ = [
@@ -41,7 +40,6 @@ __all__ = [
     "CheckpointStore",
     "InMemoryCheckpointStore",
     "LocalCheckpointStore",
-    "safe_file_name",
 ]
 
 
@@ -61,8 +59,8 @@ class CheckpointInfo:
 @runtime_checkable
 class CheckpointStore(Protocol):
     """Persistence of checkpoints. ``save`` must be durable when it returns and must refuse (raise
-    :class:`~airflow_ppf.runner.checkpoint.errors.CheckpointFencedError`) a write from an older attempt
-    than the stored one (see :func:`~airflow_ppf.runner.checkpoint.state.check_fence`)."""
+    :class:`~airflow_ppf.checkpoint.errors.CheckpointFencedError`) a write from an older attempt
+    than the stored one (see :func:`~airflow_ppf.checkpoint.state.check_fence`)."""
 
     def save(self, state: CheckpointState) -> None:
         """Persist ``state`` (insert or replace)."""
@@ -96,20 +94,6 @@ def info_of(state: CheckpointState, location: str = "") -> CheckpointInfo:
         updated_at=state.updated_at,
         location=location,
     )
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_file_name(text: str, max_slug: int = 60) -> str:
-    """Map any string to a file name that is unique per input and cannot traverse directories.
-
-    ``scheduled__2024-01-01T00:00:00+00:00`` becomes ``scheduled__2024-01-01T00_00_00_00_00-<hash>``;
-    the hash keeps ``a:b`` and ``a_b`` apart, the slug keeps names readable.
-    """
-    slug = _UNSAFE.sub("_", text).lstrip(".-")[:max_slug] or "x"
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
-    return f"{slug}-{digest}"
 
 
 def _dump(state: CheckpointState, journal_seq: int) -> bytes:

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from airflow_ppf.config.graph import ancestors, descendants
-from airflow_ppf.config.models import PipelineConfig
+from airflow_ppf.config.graph import ancestors, descendants, topological_order
 
 __all__ = ["ViewIO", "needed_downstream", "views_to_restore"]
 
@@ -53,15 +52,18 @@ def _has(views: Sequence[str], view: str) -> bool:
     return any(_same(v, view) for v in views)
 
 
+Graph = Mapping[str, Sequence[str]]
+
+
 def needed_downstream(
-    config: PipelineConfig,
+    graph: Graph,
     producer: str,
     views: Sequence[str],
     io: Mapping[str, ViewIO],
     pending: Collection[str],
 ) -> list[str]:
     """Return the views of ``producer`` that a pending component downstream of it may read."""
-    readers = descendants(config.dependency_graph(), [producer]) & set(pending)
+    readers = descendants(graph, [producer]) & set(pending)
     needed: set[str] = set()
     for reader in readers:
         inputs = io[reader].inputs if reader in io else None
@@ -72,7 +74,7 @@ def needed_downstream(
 
 
 def views_to_restore(
-    config: PipelineConfig,
+    graph: Graph,
     to_run: Collection[str],
     skipped: Collection[str],
     io: Mapping[str, ViewIO],
@@ -80,12 +82,12 @@ def views_to_restore(
     """Return ``{(producer, view): [readers]}`` for views that skipped components produced and that
     components about to run read.
 
-    ``io`` holds the views of every component: declared, or recorded at run time for skipped ones.
-    A view is attributed to the nearest upstream producer of that name; a view nobody in the pipeline
-    produces (a table registered outside) is not a restore requirement.
+    ``graph`` maps each component to what it depends on (``PipelineConfig.dependency_graph()``, or the
+    graph a checkpoint recorded); ``io`` holds the views of every component: declared, or recorded at
+    run time for skipped ones. A view is attributed to the nearest upstream producer of that name; a view
+    nobody in the pipeline produces (a table registered outside) is not a restore requirement.
     """
-    graph = config.dependency_graph()
-    order = {name: i for i, name in enumerate(config.get_execution_order())}
+    order = {name: i for i, name in enumerate(topological_order(graph))}
     skipped_set, run_set = set(skipped), set(to_run)
     needs: dict[tuple[str, str], list[str]] = {}
     for reader in sorted(run_set, key=order.__getitem__):

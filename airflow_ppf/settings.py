@@ -1,0 +1,42 @@
+"""The provider's settings: the ``[ppf]`` section of Airflow's configuration, and where the UI plugin lives.
+
+Read by the operator (on workers), the UI plugin (on the api-server) and the extra link, so each value has
+one definition. Importing this module imports nothing of Airflow (the registration in
+:mod:`airflow_ppf.get_provider_info` reads the defaults while Airflow starts up).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CHECKPOINT_VIEW_PATH",
+    "DEFAULT_CHECKPOINT_DIR",
+    "URL_PREFIX",
+    "checkpoint_dir",
+    "data_location",
+]
+
+#: ``[ppf] checkpoint_dir`` when unset: checkpoints of ``checkpoint_store="local"`` and, below it, saved views.
+DEFAULT_CHECKPOINT_DIR = "/tmp/airflow-ppf/checkpoints"
+#: Where the api-server mounts the checkpoint inspector (the plugin's ``fastapi_apps`` url_prefix).
+URL_PREFIX = "/ppf"
+#: The inspector page of one task instance.
+CHECKPOINT_VIEW_PATH = f"{URL_PREFIX}/checkpoint"
+
+
+def _get(key: str) -> str:
+    from airflow.configuration import conf
+
+    return str(conf.get("ppf", key, fallback="") or "")
+
+
+def checkpoint_dir() -> Path:
+    """``[ppf] checkpoint_dir``: where ``PipelineOperator`` keeps checkpoints outside the task state store."""
+    return Path(_get("checkpoint_dir") or DEFAULT_CHECKPOINT_DIR)
+
+
+def data_location(explicit: str | None = None) -> str:
+    """Where saved views go: ``explicit`` (the operator's argument), else ``[ppf] data_location``, else
+    ``<checkpoint_dir>/_data``."""
+    return explicit or _get("data_location") or str(checkpoint_dir() / "_data")
