@@ -17,7 +17,6 @@ kills what it found.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -26,9 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, AirflowStack, SparkConnectServer, SparkStandalone, kill_survivors
+from tests.e2e.harness import (
+    EXAMPLE_DAGS,
+    AirflowStack,
+    SparkConnectServer,
+    SparkStandalone,
+    copy_dags,
+    kill_survivors,
+)
+from tests.helpers.system_packages import POSTGRESQL, require
 
-EXAMPLE_DAGS = REPO / "example_dags"
+__all__ = ["EXAMPLE_DAGS", "copy_dags", "running_stack"]
 
 
 def _report(text: str) -> None:
@@ -44,12 +51,6 @@ def _no_surviving_processes() -> Iterator[None]:
     leftovers = kill_survivors()
     if leftovers:
         pytest.fail("processes started by the e2e tests survived their fixtures:\n" + "\n".join(leftovers))
-
-
-def copy_dags(target: Path) -> Path:
-    """A private copy of the example DAGs (the dag-processor and tasks may write caches next to them)."""
-    shutil.copytree(EXAMPLE_DAGS, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
 
 
 @contextmanager
@@ -77,6 +78,8 @@ def running_stack(
 def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     """Airflow services on the example DAGs with a ``sqlite`` or ``postgres`` metadata DB, once per module."""
     backend = str(request.param)
+    if backend == "postgres":
+        require(POSTGRESQL)
     with running_stack(tmp_path_factory.mktemp(f"airflow-{backend}"), backend) as stack:
         yield stack
 
