@@ -59,11 +59,15 @@ def checkpoint_tab_url(stack: AirflowStack, dag_id: str, run_id: str, task_id: s
 
 
 def stop_on_signals() -> None:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so that ``finally`` stops the services."""
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so that ``finally`` stops the services.
+
+    SIGINT too: a process started in the background by a shell inherits SIGINT ignored.
+    """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGHUP, interrupt)
 

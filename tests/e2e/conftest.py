@@ -1,10 +1,11 @@
 """Fixtures of the end-to-end tier: each test module starts its services once and always stops them.
 
 * ``airflow_stack``: Airflow (api-server, scheduler, dag-processor) on the example DAGs, parametrized over
-  the metadata database (``sqlite``, ``postgres``); a test can narrow it with
+  the metadata database (``sqlite``, ``postgres``: skipped without Debian's postgresql); a test can narrow it with
   ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
 * ``spark_cluster``: a Spark standalone master and worker.
 * ``spark_connect``: a Spark Connect server.
+* ``chromium``: skips a test (``usefixtures``) when Debian's chromium is not installed.
 * ``spark_airflow_stack``: Airflow on SQLite whose connection ``ppf_spark`` points at ``spark_cluster`` and
   ``ppf_spark_connect`` at ``spark_connect``; the cluster starts in the background while Airflow starts
   (they are independent until a task runs).
@@ -33,7 +34,7 @@ from tests.e2e.harness import (
     copy_dags,
     kill_survivors,
 )
-from tests.helpers.system_packages import POSTGRESQL, require
+from tests.helpers.system_packages import CHROMIUM, POSTGRESQL, require
 
 __all__ = ["EXAMPLE_DAGS", "copy_dags", "running_stack"]
 
@@ -72,6 +73,12 @@ def running_stack(
             f"{stack.name}: stopped in {stack.timings['stop']:.1f} s, {ran:.1f} s after start began"
             + (f"; needed SIGKILL: {killed}" if killed else "")
         )
+
+
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Skip a browser test when Debian's chromium is missing, before any service of its module starts."""
+    require(CHROMIUM)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])

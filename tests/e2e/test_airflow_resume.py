@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.e2e.harness import AirflowStack
-from tests.helpers.system_packages import CHROMIUM, require
 
 ORDERS_DAG = "ppf_orders_resume"
 ORDERS_TASK = "orders_daily_revenue"
@@ -243,6 +242,7 @@ def test_checkpoint_view_api_is_behind_airflow_auth(airflow_stack: AirflowStack,
         assert secret not in str(payload)
 
 
+@pytest.mark.usefixtures("chromium")
 @pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
 def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
     """Headless Chromium opens the task instance's "Checkpoint" tab in Airflow's UI (the plugin in an iframe)."""
@@ -251,7 +251,6 @@ def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_
 
     from tests.e2e.browser import HeadlessChromium
 
-    require(CHROMIUM)
     api = airflow_stack.client
     run_id = example_runs[ORDERS_DAG].run_id
     assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
