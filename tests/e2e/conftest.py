@@ -1,8 +1,8 @@
 """Fixtures of the end-to-end tier: each test module starts its services once and always stops them.
 
 * ``airflow_stack``: Airflow (api-server, scheduler, dag-processor) on the example DAGs, parametrized over
-  the metadata database (``sqlite``, ``postgres``: skipped without Debian's postgresql); a test can narrow it with
-  ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
+  the metadata database (``sqlite``, ``postgres``: skipped without Debian's postgresql); a test can narrow
+  it with ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
 * ``spark_cluster``: a Spark standalone master and worker.
 * ``spark_connect``: a Spark Connect server.
 * ``chromium``: skips a test (``usefixtures``) when Debian's chromium is not installed.
@@ -36,6 +36,7 @@ from tests.e2e.harness import (
 )
 from tests.helpers.system_packages import CHROMIUM, POSTGRESQL, require
 
+# EXAMPLE_DAGS and copy_dags live in the harness now (the demo uses them too); still importable from here.
 __all__ = ["EXAMPLE_DAGS", "copy_dags", "running_stack"]
 
 
