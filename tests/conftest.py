@@ -50,6 +50,21 @@ FAST_SPARK_CONF = {
 }
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests were skipped because a system package is missing, and how to install it."""
+    from tests.helpers.system_packages import PACKAGES, REQUIRE_VAR, skipped_by_package
+
+    counts = skipped_by_package(terminalreporter.stats.get("skipped", []))
+    if not counts:
+        return
+    terminalreporter.write_sep("=", "skipped: missing system packages", yellow=True)
+    for debian, count in sorted(counts.items()):
+        install = PACKAGES[debian].install if debian in PACKAGES else f"apt-get install {debian}"
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(f"{count} {tests} skipped: Debian package '{debian}' is missing ({install})")
+    terminalreporter.write_line(f"Install them (as root) to run every test; {REQUIRE_VAR}=1 makes such skips fail.")
+
+
 @pytest.fixture(scope="session")
 def spark_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """The one SparkSession of this test process. Never stop it in a test."""

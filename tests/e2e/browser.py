@@ -1,7 +1,8 @@
 """Drive Debian's headless Chromium over the DevTools protocol (no Node, no downloaded browser).
 
 Started with the flags this offline machine needs (no background networking, no component updates, a new
-empty profile) and stopped by PID.
+empty profile) and stopped by PID. Tests call ``require(CHROMIUM)`` (:mod:`tests.helpers.system_packages`)
+first, so that a machine without Chromium skips them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
+
+from tests.helpers.system_packages import chromium_binary
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -43,7 +46,7 @@ class HeadlessChromium:
     """One headless Chromium with one page, controlled through CDP."""
 
     def __init__(self) -> None:
-        binary = shutil.which("chromium") or shutil.which("chromium-browser")
+        binary = chromium_binary()
         if binary is None:
             raise RuntimeError("chromium is not installed (apt-get install chromium; .ci/run does it)")
         self.profile = Path(tempfile.mkdtemp(prefix="ppf-chromium-"))

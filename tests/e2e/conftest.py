@@ -1,10 +1,11 @@
 """Fixtures of the end-to-end tier: each test module starts its services once and always stops them.
 
 * ``airflow_stack``: Airflow (api-server, scheduler, dag-processor) on the example DAGs, parametrized over
-  the metadata database (``sqlite``, ``postgres``); a test can narrow it with
-  ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
+  the metadata database (``sqlite``, ``postgres``: skipped without Debian's postgresql); a test can narrow
+  it with ``@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)`` and still share the stack.
 * ``spark_cluster``: a Spark standalone master and worker.
 * ``spark_connect``: a Spark Connect server.
+* ``chromium``: skips a test (``usefixtures``) when Debian's chromium is not installed.
 * ``spark_airflow_stack``: Airflow on SQLite whose connection ``ppf_spark`` points at ``spark_cluster`` and
   ``ppf_spark_connect`` at ``spark_connect``; the cluster starts in the background while Airflow starts
   (they are independent until a task runs).
@@ -17,7 +18,6 @@ kills what it found.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -26,9 +26,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import REPO, AirflowStack, SparkConnectServer, SparkStandalone, kill_survivors
+from tests.e2e.harness import (
+    EXAMPLE_DAGS,
+    AirflowStack,
+    SparkConnectServer,
+    SparkStandalone,
+    copy_dags,
+    kill_survivors,
+)
+from tests.helpers.system_packages import CHROMIUM, POSTGRESQL, require
 
-EXAMPLE_DAGS = REPO / "example_dags"
+# EXAMPLE_DAGS and copy_dags live in the harness now (the demo uses them too); still importable from here.
+__all__ = ["EXAMPLE_DAGS", "copy_dags", "running_stack"]
 
 
 def _report(text: str) -> None:
@@ -44,12 +53,6 @@ def _no_surviving_processes() -> Iterator[None]:
     leftovers = kill_survivors()
     if leftovers:
         pytest.fail("processes started by the e2e tests survived their fixtures:\n" + "\n".join(leftovers))
-
-
-def copy_dags(target: Path) -> Path:
-    """A private copy of the example DAGs (the dag-processor and tasks may write caches next to them)."""
-    shutil.copytree(EXAMPLE_DAGS, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target
 
 
 @contextmanager
@@ -73,10 +76,18 @@ def running_stack(
         )
 
 
+@pytest.fixture(scope="session")
+def chromium() -> None:
+    """Skip a browser test when Debian's chromium is missing, before any service of its module starts."""
+    require(CHROMIUM)
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def airflow_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowStack]:
     """Airflow services on the example DAGs with a ``sqlite`` or ``postgres`` metadata DB, once per module."""
     backend = str(request.param)
+    if backend == "postgres":
+        require(POSTGRESQL)
     with running_stack(tmp_path_factory.mktemp(f"airflow-{backend}"), backend) as stack:
         yield stack
 

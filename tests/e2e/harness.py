@@ -9,7 +9,7 @@ Everything here starts real processes and stops them again, by the PIDs it start
   (``PPF_E2E_PROC``) in the environment, inherited by descendants, for those that start a session of their
   own (``pg_ctl``'s postmaster). Airflow's processes rename themselves with setproctitle, which hides
   their environment, hence both.
-* :class:`PostgresCluster` is a throwaway Debian PostgreSQL 15 cluster with a database ``airflow``.
+* :class:`PostgresCluster` is a throwaway Debian PostgreSQL cluster with a database ``airflow``.
 * :class:`AirflowStack` is ``airflow db migrate`` plus api-server, scheduler and dag-processor
   (LocalExecutor) in a private ``AIRFLOW_HOME``, with :class:`AirflowClient` for the REST API.
 * :class:`SparkStandalone` is a Spark master and one worker from the venv's pyspark.
@@ -51,14 +51,31 @@ __all__ = [
     "ServiceProcess",
     "SparkConnectServer",
     "SparkStandalone",
+    "copy_dags",
     "free_port",
     "kill_survivors",
+    "postgres_missing",
     "surviving_processes",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = REPO / "example_dags"
 VENV_BIN = Path(sys.executable).parent
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _postgres_bin_dir() -> Path:
+    """Debian's PostgreSQL server binaries: ``$PPF_PG_BIN``, else the newest ``/usr/lib/postgresql/<major>/bin``."""
+    if os.environ.get("PPF_PG_BIN"):
+        return Path(os.environ["PPF_PG_BIN"])
+    found = sorted(
+        (path.parent for path in Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+#: Debian 12 ships PostgreSQL 15, Debian 13 PostgreSQL 17: whichever ``apt-get install postgresql`` installed.
+PG_BIN = _postgres_bin_dir()
 
 #: Environment variable carried by every process the harness starts (and inherited by their children).
 MARK_VAR = "PPF_E2E_PROC"
@@ -320,11 +337,30 @@ def run_once(name: str, argv: list[str], *, log_dir: Path, env: Mapping[str, str
         raise HarnessError(f"{name} failed with exit code {code}\n{service.describe(60)}")
 
 
+def copy_dags(target: Path, source: Path = EXAMPLE_DAGS) -> Path:
+    """A private copy of a DAG folder (the dag-processor and tasks may write caches next to the files)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 
+def postgres_missing(bin_dir: Path = PG_BIN) -> str | None:
+    """What a :class:`PostgresCluster` lacks on this machine (``None`` when it can start)."""
+    for tool in ("initdb", "pg_ctl", "createdb"):
+        if not (bin_dir / tool).exists():
+            return f"the PostgreSQL server is not installed ({bin_dir / tool} is missing)"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "the 'postgres' system user is missing"
+    return None
+
+
 class PostgresCluster:
-    """A throwaway PostgreSQL 15 cluster on ``127.0.0.1:<port>`` with trust auth and a database ``airflow``.
+    """A throwaway PostgreSQL cluster (:data:`PG_BIN`) on ``127.0.0.1:<port>``, trust auth, a database ``airflow``.
 
     Root cannot run postgres, so when the tests run as root every PostgreSQL command runs as the
     ``postgres`` user (``runuser -u postgres --``), and the cluster lives in a fresh folder under the
@@ -375,21 +411,19 @@ class PostgresCluster:
         return _tail(self.log_path, lines) if self.log_path else "(not started)"
 
     def start(self) -> PostgresCluster:
-        initdb = self.bin_dir / "initdb"
-        if not initdb.exists():
+        missing = postgres_missing(self.bin_dir)
+        if missing is not None:
             raise HarnessError(
-                f"PostgreSQL 15 is not installed ({initdb} is missing). The e2e tests need Debian's "
-                "postgresql package: apt-get install postgresql (.ci/run installs it)."
+                f"{missing}. The e2e tests need Debian's postgresql package: apt-get install postgresql "
+                "(.ci/run installs it)."
             )
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            raise HarnessError("the 'postgres' system user is missing: apt-get install postgresql") from None
+        initdb = self.bin_dir / "initdb"
         self.root = Path(tempfile.mkdtemp(prefix="ppf-e2e-pg-"))
         data, sock = self.root / "data", self.root / "sock"
         for path in (self.root, sock):
             path.mkdir(exist_ok=True)
         if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")  # present: postgres_missing() checked
             for path in (self.root, sock):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         self._run(str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
@@ -637,6 +671,7 @@ class AirflowStack:
             cluster started and stopped with the stack).
         dags_folder: the DAG folder.
         extra_env: environment added last (e.g. ``AIRFLOW_CONN_*``).
+        port: the api-server's port on 127.0.0.1 (default: a free one).
 
     Users (SimpleAuthManager): ``admin`` (admin), ``viewer`` (viewer), ``user1`` (user); passwords in
     :attr:`PASSWORDS`. :attr:`client` is logged in as admin once the stack is up.
@@ -653,6 +688,7 @@ class AirflowStack:
         dags_folder: Path,
         extra_env: Mapping[str, str] | None = None,
         name: str | None = None,
+        port: int | None = None,
     ) -> None:
         if backend not in ("sqlite", "postgres"):
             raise ValueError(f"backend must be 'sqlite' or 'postgres', got {backend!r}")
@@ -664,7 +700,7 @@ class AirflowStack:
         self.home = root / "airflow-home"
         self.log_dir = root / "service-logs"
         self.checkpoint_dir = root / "ppf-checkpoints"
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.postgres = PostgresCluster(self.mark) if backend == "postgres" else None
         self.extra_env = dict(extra_env or {})

@@ -246,6 +246,7 @@ def test_checkpoint_view_api_is_behind_airflow_auth(airflow_stack: AirflowStack,
         assert secret not in str(payload)
 
 
+@pytest.mark.usefixtures("chromium")
 @pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
 def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
     """Headless Chromium opens the task instance's "Checkpoint" tab in Airflow's UI (the plugin in an iframe)."""
@@ -284,6 +285,46 @@ def test_checkpoint_view_in_the_airflow_ui(airflow_stack: AirflowStack, example_
     assert edges >= 6, edges
     assert json.loads(attempts) == [["1", "failed"], ["2", "completed"]], attempts
     assert shot.stat().st_size > 10_000
+
+
+# -- make demo's account of the run (examples/demo.py, act 1), on this stack's run ----------------------
+
+
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_the_demo_shows_the_failed_try_the_resume_plan_and_the_rows(
+    airflow_stack: AirflowStack,
+    example_runs: dict[str, Run],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib
+    from urllib.parse import quote
+
+    api = airflow_stack.client
+    run_id, base_dir = example_runs[ORDERS_DAG].run_id, example_runs[ORDERS_DAG].base_dir
+    assert api.wait_for_run(ORDERS_DAG, run_id, timeout=RUN_TIMEOUT) == "success", api.run_report(ORDERS_DAG, run_id)
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples"))
+    demo = importlib.import_module("demo")
+
+    summary = demo.show_airflow_run(api, airflow_stack, run_id, base_dir)
+    out = capsys.readouterr().out
+
+    assert summary["skipped"] == EARLY, summary
+    assert re.search(r"Try 1 of orders_daily_revenue .*: failed late", out), out
+    assert "[6/7] publish_check ✗ InjectedFailure: reporting database unavailable" in out, out
+    assert "resuming after attempt 1 (failed): skipping 5 of 7 components" in out, out
+    for name in EARLY:
+        assert re.search(rf"\b{name}\s+skip\s+completed in attempt 1", out), f"{name} not in the plan:\n{out}"
+        assert f"] {name} skipped (completed in attempt 1)" in out, out
+    assert "Restored view 'daily_revenue'" in out, out
+    assert f"skipped 5: {', '.join(EARLY)}" in out, out
+    rows = re.search(r"^(\d+) rows in (\S+); the first ones:", out, re.MULTILINE)
+    assert rows, out
+    assert int(rows.group(1)) > 0
+    assert Path(rows.group(2)) == base_dir / "report" / run_id.replace(":", "_") / "daily_revenue"
+    # The tab the browser test opens.
+    tab = f"/dags/{ORDERS_DAG}/runs/{quote(run_id, safe='')}/tasks/{ORDERS_TASK}/plugin/ppf-checkpoint"
+    assert f"  {airflow_stack.base_url}{tab}\n" in out, out
 
 
 # -- after the run: a user clears the task, or edits its checkpoint and then clears it -----------------
