@@ -73,7 +73,7 @@ class StatsHooks(NoOpHooks):
             if self.legacy:
                 parts = [self.tags.get("dag_id", ""), self.tags.get("task_id", ""), *([component] if component else [])]
                 legacy = ".".join([name, *(_name_part(p) for p in parts)])
-                self._call(kind, legacy, value, {k: v for k, v in tags.items()})
+                self._call(kind, legacy, value, dict(tags))
         except Exception as exc:  # a metric is never worth a failed run
             log.debug("Metric %s not sent: %s", name, exc)
 

@@ -132,10 +132,13 @@ class TaskObservability:
         #: The checkpointed run observed (set by the operator once it is built).
         self.run: CheckpointedRun | None = None
         self.hooks: list[object] = [self.observer]
-        if asset_alias:
+        outlet_events = context.get("outlet_events")
+        if asset_alias and outlet_events is None:
+            log.warning("No outlet_events in the task's context: no asset events for alias %r", asset_alias)
+        elif asset_alias:
             from airflow_ppf.observability.assets import AssetEvents
 
-            self.hooks.append(AssetEvents(context["outlet_events"], asset_alias, self.observer))
+            self.hooks.append(AssetEvents(outlet_events, asset_alias, self.observer))
         self.hooks.extend(_optional_hooks(self.tags))
 
     def lineage(self, event: str) -> Any:
