@@ -386,8 +386,11 @@ def test_one_span_per_component_under_the_task_span(observed: ObservedRun) -> No
     )
     failed = next(s for s in components if s["attributes"]["ppf.component.status"] == "failed")
     assert failed["status"] == "ERROR"
-    skipped = next(s for s in components if s["attributes"]["ppf.component"] == "read" and s["status"] != "OK")
-    assert skipped["attributes"]["ppf.skip_reason"] == "completed in attempt 1"
+    skipped = [s["attributes"] for s in components if s["attributes"]["ppf.component.status"] == "skipped"]
+    assert {(a["ppf.component"], a["ppf.skip_reason"], a["ppf.component.action"]) for a in skipped} == {
+        ("read", "completed in attempt 1", "skip"),
+        ("totals", "completed in attempt 1", "skip"),
+    }
     assert {s["attributes"]["airflow.dag_id"] for s in components} == {UPSTREAM}
 
 
