@@ -11,6 +11,7 @@ from pathlib import Path
 
 __all__ = [
     "CHECKPOINT_VIEW_PATH",
+    "DEFAULT_ASSET_ALIAS",
     "DEFAULT_CHECKPOINT_DIR",
     "URL_PREFIX",
     "checkpoint_dir",
@@ -23,6 +24,8 @@ DEFAULT_CHECKPOINT_DIR = "/tmp/airflow-ppf/checkpoints"
 URL_PREFIX = "/ppf"
 #: The inspector page of one task instance.
 CHECKPOINT_VIEW_PATH = f"{URL_PREFIX}/checkpoint"
+#: The asset alias of ``PipelineOperator(output_assets=True)`` (``str.format`` with dag_id and task_id).
+DEFAULT_ASSET_ALIAS = "ppf:{dag_id}.{task_id}"
 
 
 def _get(key: str) -> str:

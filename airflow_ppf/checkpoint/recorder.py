@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.checkpoint.dataflow import ViewIO, needed_downstream, views_to_restore
 from airflow_ppf.checkpoint.fingerprint import (
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from airflow_ppf.runner.results import PipelineResult
     from airflow_ppf.runner.simple_runner import SimplePipelineRunner
 
-__all__ = ["DEFAULT", "CheckpointHooks"]
+__all__ = ["CHECKPOINT_EVENTS", "DEFAULT", "CheckpointHooks", "CheckpointObserver", "is_checkpoint_observer"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,31 @@ _FINAL_STATUS = {
     PipelineResultStatus.FAILURE: CheckpointStatus.FAILED,
     PipelineResultStatus.PARTIAL_SUCCESS: CheckpointStatus.FAILED,
 }
+
+
+class CheckpointObserver(Protocol):
+    """What the recorder tells observers (metrics, traces) about checkpoint work; implement any subset.
+
+    Called right after the work, with how long it took. An observer that raises is logged and ignored.
+    """
+
+    def on_checkpoint_written(self, seconds: float) -> None:
+        """The checkpoint was written (durably) to the store."""
+
+    def on_view_saved(self, component: str, record: Mapping[str, Any], seconds: float) -> None:
+        """A view ``component`` produced was saved (``record``: ``view``, ``path``, ``rows``, ``bytes``)."""
+
+    def on_views_restored(self, views: list[str], restored_bytes: int, seconds: float) -> None:
+        """Saved views were checked and restored before the run (``seconds`` covers both)."""
+
+
+#: The methods of :class:`CheckpointObserver`.
+CHECKPOINT_EVENTS = ("on_checkpoint_written", "on_view_saved", "on_views_restored")
+
+
+def is_checkpoint_observer(hook: object) -> bool:
+    """Whether ``hook`` implements any :class:`CheckpointObserver` method."""
+    return any(callable(getattr(hook, method, None)) for method in CHECKPOINT_EVENTS)
 
 
 class CheckpointHooks(NoOpHooks):
@@ -105,6 +130,7 @@ class CheckpointHooks(NoOpHooks):
         attempt_meta: facts kept with this attempt in the history (e.g. Airflow's ``max_tries``).
         loaded_state: the stored checkpoint when the caller has loaded it already (it is then not loaded
             again); ``None`` means there is none.
+        observers: told about checkpoint writes, saved and restored views (:class:`CheckpointObserver`).
 
     A component that runs again although it was recorded as done (a rerun) is marked not done *before*
     it starts, so a crash during the rerun can never leave it looking done.
@@ -125,6 +151,7 @@ class CheckpointHooks(NoOpHooks):
         keep_saved_views: bool = False,
         attempt_meta: Mapping[str, Any] | None = None,
         loaded_state: CheckpointState | _NotLoaded | None = _NOT_LOADED,
+        observers: Sequence[object] = (),
     ) -> None:
         if not run_id:
             raise ValueError("run_id must not be empty")
@@ -153,6 +180,20 @@ class CheckpointHooks(NoOpHooks):
         self.saved_views: SavedViews | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._view_reruns: dict[str, str] = {}
+        self.observers = [o for o in observers if is_checkpoint_observer(o)]
+
+    def _notify(self, method: str, *args: Any) -> None:
+        """Tell the observers; their errors are logged and ignored (observing never fails a run)."""
+        for observer in self.observers:
+            fn = getattr(observer, method, None)
+            if not callable(fn):
+                continue
+            try:
+                fn(*args)
+            except Exception as exc:
+                log.warning(
+                    "Observer %s.%s raised %s: %s (ignored)", type(observer).__name__, method, type(exc).__name__, exc
+                )
 
     def _stored(self, pipeline_name: str) -> CheckpointState | None:
         """The stored checkpoint, loaded once per attempt."""
@@ -246,6 +287,7 @@ class CheckpointHooks(NoOpHooks):
             seconds = time.monotonic() - started
             views = [r["view"] for r in restorable]
             settled = settled.with_restore(seconds, views)
+            self._notify("on_views_restored", views, self.saved_views.restored_bytes, seconds)
             self._events.append(
                 (
                     "restored_views",
@@ -305,7 +347,9 @@ class CheckpointHooks(NoOpHooks):
                 records.append({"view": view, "not_saved": why})
                 continue
             try:
+                started = time.monotonic()
                 records.append(self.saved_views.save(config.name, view, attempt))
+                self._notify("on_view_saved", config.name, records[-1], time.monotonic() - started)
             except ViewNotSavedError as exc:
                 log.warning(
                     "View %r of %s is not saved (a resume will run %s again): %s", view, config.name, config.name, exc
@@ -316,7 +360,10 @@ class CheckpointHooks(NoOpHooks):
 
     def _save(self) -> None:
         assert self.state is not None
+        started = time.monotonic()
         self.store.save(self.state)
+        if self.observers:
+            self._notify("on_checkpoint_written", time.monotonic() - started)
 
     # -- recording -------------------------------------------------------------------------------------
 

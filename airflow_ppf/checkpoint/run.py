@@ -77,7 +77,9 @@ class CheckpointedRun:
             damaged checkpoint aside, when the store can, and start from the beginning).
         progress: the hook that reports progress to people (the task log, the console); it hears every
             event before the checkpoint is written.
-        hooks: further lifecycle hooks, after the checkpoint.
+        hooks: further lifecycle hooks, after the checkpoint; those that implement
+            :class:`~airflow_ppf.checkpoint.recorder.CheckpointObserver` methods also hear about checkpoint
+            writes and saved and restored views.
         fail_fast, spark_manager, context: passed to :class:`SimplePipelineRunner`.
     """
 
@@ -202,6 +204,7 @@ class CheckpointedRun:
             keep_saved_views=self.keep_saved_views,
             attempt_meta=self.attempt_meta,
             loaded_state=self.state,
+            observers=[self.progress, *self.hooks],
         )
         hooks = CompositeHooks(self.progress, self.recorder, *self.hooks)
         self.runner = SimplePipelineRunner(

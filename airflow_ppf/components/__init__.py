@@ -7,13 +7,16 @@ The built-in Spark components live in :mod:`airflow_ppf.components.spark` (``Rea
 from __future__ import annotations
 
 from airflow_ppf.components.base import Component, DataFlow, SparkSessionNotAvailableError
+from airflow_ppf.components.datasets import DatasetRef, TableRef
 from airflow_ppf.components.loading import ComponentLoadError, create_component, load_component_class
 
 __all__ = [
     "Component",
     "ComponentLoadError",
     "DataFlow",
+    "DatasetRef",
     "SparkSessionNotAvailableError",
+    "TableRef",
     "create_component",
     "load_component_class",
 ]

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from airflow_ppf.components.datasets import DatasetDecl
+
 __all__ = ["Component", "DataFlow", "SparkSessionNotAvailableError"]
 
 
@@ -27,6 +29,10 @@ class Component(ABC):
     Components hand data to each other through Spark temp views. A component that reads or writes views
     says which through :attr:`input_views` and :attr:`output_views`, so that a resume in a new process can
     restore what the components it skips produced (see :mod:`airflow_ppf.checkpoint.dataflow`).
+
+    What a component reads from and writes to outside the pipeline (files, tables) it declares through
+    :attr:`input_datasets` and :attr:`output_datasets`: the task's lineage (OpenLineage) and its Airflow
+    assets are made from them (see :mod:`airflow_ppf.components.datasets`).
     """
 
     #: Whether running this component again has no effect beyond re-registering its views (no writes, no
@@ -66,6 +72,18 @@ class Component(ABC):
     def output_views(self) -> Sequence[str] | None:
         """Temp views this component creates: ``()`` for none, ``None`` for unknown (then the runner
         detects new views in the session catalog after :meth:`run`). Plain components create none."""
+        return ()
+
+    @property
+    def input_datasets(self) -> Sequence[DatasetDecl]:
+        """Datasets this component reads (files, tables), for lineage; ``()`` unless declared. Computed from
+        the component's config alone: a component skipped by a resume is asked too."""
+        return ()
+
+    @property
+    def output_datasets(self) -> Sequence[DatasetDecl]:
+        """Datasets this component writes (files, tables), for lineage and Airflow assets; ``()`` unless
+        declared. Computed from the component's config alone."""
         return ()
 
     @property

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from airflow_ppf.checkpoint.run import CheckpointedRun
     from airflow_ppf.checkpoint.stores import CheckpointStore
     from airflow_ppf.config.models import PipelineConfig
+    from airflow_ppf.observability import TaskObservability
     from airflow_ppf.runner.results import PipelineResult
 
 __all__ = ["PipelineOperator", "pipeline_run_id"]
@@ -58,6 +59,10 @@ class PipelineOperator(BaseOperator):
     :param fail_fast: stop at the first failed component (default) or keep running independent branches.
     :param hooks: extra lifecycle hooks (observers; a hook with ``critical = True`` can fail the task).
     :param keep_saved_views: keep saved views after success (default: delete them).
+    :param output_assets: ``True`` or an asset alias name: when the pipeline succeeds, every dataset its
+        components write becomes an asset event of that alias (default ``ppf:<dag_id>.<task_id>``), so a
+        downstream DAG can be scheduled on ``Asset("file:///path")``; the config is not read at parse
+        time (docs/airflow.md, Observability).
     """
 
     template_fields: Sequence[str] = ("pipeline", "pipeline_vars", "spark_conn_id", "spark_conf", "data_location")
@@ -81,6 +86,7 @@ class PipelineOperator(BaseOperator):
         fail_fast: bool = True,
         hooks: Sequence[object] = (),
         keep_saved_views: bool = False,
+        output_assets: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,6 +111,23 @@ class PipelineOperator(BaseOperator):
         self.keep_saved_views = keep_saved_views
         self._run: CheckpointedRun | None = None
         self._store_desc = ""
+        self.asset_alias = self._asset_alias(output_assets)
+        self._observed: TaskObservability | None = None
+
+    def _asset_alias(self, output_assets: bool | str) -> str | None:
+        """Add the asset alias of ``output_assets`` to the task's outlets; return its name."""
+        if not output_assets:
+            return None
+        from airflow.sdk import AssetAlias
+
+        from airflow_ppf.settings import DEFAULT_ASSET_ALIAS
+
+        if output_assets is True:
+            if not self.has_dag():  # type: ignore[no-untyped-call]
+                raise ValueError("output_assets=True needs a DAG (for the alias name); or pass the alias name")
+            output_assets = DEFAULT_ASSET_ALIAS.format(dag_id=self.dag_id, task_id=self.task_id)
+        self.outlets = [*self.outlets, AssetAlias(str(output_assets))]
+        return str(output_assets)
 
     # -- building blocks ------------------------------------------------------------------------------
 
@@ -214,6 +237,7 @@ class PipelineOperator(BaseOperator):
         """
         from airflow_ppf import settings
         from airflow_ppf.checkpoint import CheckpointedRun, ResumePolicy
+        from airflow_ppf.observability import TaskObservability
         from airflow_ppf.runner import LoggingHooks
 
         ti = context["ti"]
@@ -222,7 +246,8 @@ class PipelineOperator(BaseOperator):
         try_number, max_tries = int(ti.try_number), int(getattr(ti, "max_tries", 0) or 0)
         store, store_desc = self.make_store(context, run_id)
         self._store_desc = store_desc
-        run = CheckpointedRun(
+        observed = self._observed = TaskObservability(context, config.name, asset_alias=self.asset_alias)
+        run = observed.run = CheckpointedRun(
             config,
             store,
             run_id,
@@ -238,7 +263,7 @@ class PipelineOperator(BaseOperator):
             keep_saved_views=self.keep_saved_views,
             on_corrupt_checkpoint=self.on_corrupt_checkpoint,
             progress=LoggingHooks(self.log, group_markers=True),
-            hooks=self.hooks,
+            hooks=[*self.hooks, *observed.hooks],
             fail_fast=self.fail_fast,
             spark_manager=self._spark_manager(config),
             context=self._component_context(context, run_id, try_number),
@@ -290,6 +315,26 @@ class PipelineOperator(BaseOperator):
         except Exception as exc:  # the summary is for people; never fail a run over it
             self.log.warning("Could not push the ppf_summary XCom: %s", exc)
         return summary
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when installed and enabled) ---------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The datasets the pipeline's components declare, and the ``ppf_pipeline`` facet."""
+        from airflow_ppf.observability.lineage import lineage_at_start
+
+        return lineage_at_start(self)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The datasets of this try (skipped components included) and the ``ppf_*`` facets."""
+        if self._observed is None:
+            return self.get_openlineage_facets_on_start()
+        return self._observed.lineage("complete")
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Like on complete, plus the inputs of the component that failed."""
+        if self._observed is None:
+            return self.get_openlineage_facets_on_start()
+        return self._observed.lineage("failure")
 
     def on_kill(self) -> None:
         """Cancel running Spark jobs; the run then stops and marks its checkpoint interrupted."""

@@ -94,6 +94,33 @@ class SparkSessionManager:
         """Return the session if one exists, without creating it."""
         return self._session
 
+    def catalog_conf(self) -> dict[str, str]:
+        """The Spark properties that name catalog tables (warehouse, catalog implementation, metastore).
+
+        Read from the running session when there is one (what Spark really uses), else from the
+        configured properties; never starts a session.
+        """
+        keys = (
+            "spark.sql.warehouse.dir",
+            "spark.sql.catalogImplementation",
+            "spark.hadoop.hive.metastore.uris",
+            "spark.sql.hive.metastore.uris",
+        )
+        configured = {**self.config.to_spark_conf(), **self.extra_conf}
+        session = self._session
+        out = {key: configured[key] for key in keys if key in configured}
+        if session is None:
+            return out
+        for key in keys:
+            try:
+                # No default argument: with one, Spark returns it instead of the built-in default of a static conf.
+                value = session.conf.get(key)
+            except Exception:  # unset without a default, or a Connect server that refuses it
+                continue
+            if value is not None:
+                out[key] = str(value)
+        return out
+
     def stop(self) -> None:
         """Stop the session if this manager created it; leave a handed-in session alone."""
         with self._lock:

@@ -60,3 +60,29 @@ print("checked")
     out = _python(code)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "checked" in out.stdout
+
+
+#: What the operator's import must not load (DAG parsing): observability is imported when a task runs.
+OBSERVABILITY = (
+    "openlineage",
+    "airflow.providers.openlineage",
+    "opentelemetry",
+    "statsd",
+    "airflow.sdk.observability",
+    "airflow_ppf.observability",
+)
+
+
+def test_the_operator_import_loads_no_observability_machinery() -> None:
+    code = f"""
+import sys
+import airflow.sdk
+before = set(sys.modules)
+from airflow_ppf.operators import PipelineOperator
+added = sorted(m for m in set(sys.modules) - before if m.startswith({OBSERVABILITY!r}))
+assert not added, added
+print("checked")
+"""
+    out = _python(code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "checked" in out.stdout

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from airflow_ppf.components.base import DataFlow
+from airflow_ppf.components.datasets import DatasetDecl, TableRef, location_dataset
 from airflow_ppf.components.spark.arguments import (
     READ_FORMATS,
     OptionValue,
@@ -68,6 +69,11 @@ class ReadFiles(DataFlow):
         """The view this reader registers."""
         return (self.output_view,)
 
+    @property
+    def input_datasets(self) -> Sequence[DatasetDecl]:
+        """The files it reads, one dataset per path."""
+        return tuple(location_dataset(p) for p in self.paths)
+
     def read(self) -> DataFrame:
         """Return the files as a DataFrame (without registering a view)."""
         reader = self.spark.read.format(self.format).options(**self.options)
@@ -112,6 +118,11 @@ class ReadTable(DataFlow):
     def output_views(self) -> Sequence[str]:
         """The view this reader registers."""
         return (self.output_view,)
+
+    @property
+    def input_datasets(self) -> Sequence[DatasetDecl]:
+        """The table it reads."""
+        return (TableRef(self.table),)
 
     def run(self) -> None:
         """Look the table up and register the view."""

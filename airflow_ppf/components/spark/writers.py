@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from airflow_ppf.components.base import DataFlow
+from airflow_ppf.components.datasets import DatasetDecl, TableRef, location_dataset
 from airflow_ppf.components.spark.arguments import (
     WRITE_FORMATS,
     OptionValue,
@@ -111,6 +112,11 @@ class WriteFiles(DataFlow):
         """No views: it writes files or a table."""
         return ()
 
+    @property
+    def output_datasets(self) -> Sequence[DatasetDecl]:
+        """The files it writes."""
+        return (location_dataset(self.path),)
+
     def recover(self) -> RecoveryReport:
         """Repair ``path`` after a write that was killed while committing (also done before every write)."""
         return recover_output(self.spark, self.path)
@@ -191,6 +197,11 @@ class WriteTable(DataFlow):
     def output_views(self) -> Sequence[str]:
         """No views: it writes files or a table."""
         return ()
+
+    @property
+    def output_datasets(self) -> Sequence[DatasetDecl]:
+        """The table it writes (at ``path`` when set)."""
+        return (TableRef(self.table, self.path),)
 
     def run(self) -> None:
         """Write the view's rows and register the table."""
