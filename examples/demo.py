@@ -100,16 +100,16 @@ def watch_run(stack: AirflowStack, run_id: str, timeout: float = RUN_TIMEOUT) ->
 
 
 def resume_plan(log: list[str]) -> list[str]:
-    """The body of the collapsible "Resume plan" group of a task log (empty when there is none)."""
+    """The headline and body of the collapsible "Resume plan" group of a task log (empty when there is none)."""
     starts = [i for i, line in enumerate(log) if line.startswith("::group::Resume plan")]
     if not starts:
         return []
-    body = []
+    # The group's title carries the plan's headline ("Run ...: resuming after attempt 1 ..."); the table follows.
+    body = [log[starts[0]].removeprefix("::group::Resume plan").lstrip(": ")]
     for line in log[starts[0] + 1 :]:
         if line == "::endgroup::":
             break
-        if line != "Resume plan":  # the group's title, repeated inside it
-            body.append(line)
+        body.append(line)
     return body
 
 

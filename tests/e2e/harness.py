@@ -961,17 +961,19 @@ class SparkStandalone:
         """The master's status (``/json/``): workers, activeapps, completedapps, ..."""
         try:
             resp = requests.get(f"http://127.0.0.1:{self.webui_port}/json/", timeout=5)
-        except requests.RequestException:
+            # While Jetty starts, the page can answer 200 with an empty or HTML body: not up yet.
+            return resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError):
             return None
-        return resp.json() if resp.status_code == 200 else None
 
     def worker_json(self) -> dict[str, Any] | None:
         """The worker's status (``/json/``): executors, finishedexecutors, ..."""
         try:
             resp = requests.get(f"http://127.0.0.1:{self.worker_webui_port}/json/", timeout=5)
-        except requests.RequestException:
+            # While Jetty starts, the page can answer 200 with an empty or HTML body: not up yet.
+            return resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError):
             return None
-        return resp.json() if resp.status_code == 200 else None
 
     def completed_apps(self) -> list[dict[str, Any]]:
         """Applications that ran on this cluster and finished."""
