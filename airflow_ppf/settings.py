@@ -13,9 +13,11 @@ __all__ = [
     "CHECKPOINT_VIEW_PATH",
     "DEFAULT_ASSET_ALIAS",
     "DEFAULT_CHECKPOINT_DIR",
+    "SINGLE_MACHINE_EXECUTORS",
     "URL_PREFIX",
     "checkpoint_dir",
     "data_location",
+    "task_executor",
 ]
 
 #: ``[ppf] checkpoint_dir`` when unset: checkpoints of ``checkpoint_store="local"`` and, below it, saved views.
@@ -26,6 +28,9 @@ URL_PREFIX = "/ppf"
 CHECKPOINT_VIEW_PATH = f"{URL_PREFIX}/checkpoint"
 #: The asset alias of ``PipelineOperator(output_assets=True)`` (``str.format`` with dag_id and task_id).
 DEFAULT_ASSET_ALIAS = "ppf:{dag_id}.{task_id}"
+#: Executors that run every try of a task on the scheduler's machine: saved views on a local path reach
+#: every retry. Any other executor (Celery, Kubernetes, Edge...) may run a retry on another machine.
+SINGLE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
 
 
 def _get(key: str) -> str:
@@ -43,3 +48,15 @@ def data_location(explicit: str | None = None) -> str:
     """Where saved views go: ``explicit`` (the operator's argument), else ``[ppf] data_location``, else
     ``<checkpoint_dir>/_data``."""
     return explicit or _get("data_location") or str(checkpoint_dir() / "_data")
+
+
+def task_executor(task_executor: str | None = None) -> str:
+    """The class name of the executor that runs a task: the one its ``executor`` argument names (a class
+    path or an alias of ``[core] executor``), else the first of ``[core] executor`` (Airflow's default)."""
+    from airflow.configuration import conf
+
+    configured = [e.strip() for e in str(conf.get("core", "executor", fallback="") or "").split(",") if e.strip()]
+    aliases = {e.partition(":")[0]: e.partition(":")[2] for e in configured if ":" in e}
+    chosen = task_executor or (configured[0] if configured else "LocalExecutor")
+    chosen = aliases.get(chosen, chosen)
+    return chosen.rpartition(":")[2].rpartition(".")[2]

@@ -46,6 +46,7 @@ from airflow_ppf.checkpoint.stores import CheckpointStore
 from airflow_ppf.config.graph import descendants, topological_order
 from airflow_ppf.config.models import PipelineConfig
 from airflow_ppf.runner.report import format_seconds, format_table
+from airflow_ppf.spark.fs import is_local_uri
 
 __all__ = [
     "ComponentPlan",
@@ -58,6 +59,7 @@ __all__ = [
     "describe_changes",
     "fresh_start_reason",
     "load_checkpoint_for_resume",
+    "missing_on_this_worker",
     "plan_for_skip",
     "plan_recovery",
     "plan_resume",
@@ -526,6 +528,27 @@ def saved_view_problem(
             f"{deleted_in} (keep_saved_views=True keeps them)"
         )
     return None
+
+
+def missing_on_this_worker(
+    state: CheckpointState, producer: str, view: str, record: Mapping[str, Any], host: str | None
+) -> str | None:
+    """Why a saved view on a worker-local path is missing here, when another worker saved it; else ``None``.
+
+    A ``file:`` or plain path is on the disk of the machine that wrote it: a retry that lands on another
+    worker does not see it (unless the path is a shared mount). The attempts record their ``hostname``.
+    """
+    path = str(record.get("path") or "")
+    saved = state.components.get(producer)
+    if not path or saved is None or not host or not is_local_uri(path):
+        return None
+    there = next((a.meta.get("hostname") for a in state.attempts if a.attempt == saved.attempt), None)
+    if not there or there == host:
+        return None
+    return (
+        f"saved copy missing on this worker: attempt {saved.attempt} saved view '{view}' on worker '{there}' at "
+        f"{path}, a path on that worker's own disk, which this worker ('{host}') does not see"
+    )
 
 
 def _saved_views_deleted_after(state: CheckpointState, producer: str) -> int | None:

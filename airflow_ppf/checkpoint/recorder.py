@@ -27,6 +27,7 @@ from airflow_ppf.checkpoint.planner import (
     PlanAction,
     ResumePlan,
     SavedViewCheck,
+    missing_on_this_worker,
     plan_for_skip,
     plan_recovery,
     saved_view_problem,
@@ -313,7 +314,14 @@ class CheckpointHooks(NoOpHooks):
                 )
             if record is not None and record.get("path") in self._restored:
                 return None  # checked and restored earlier in this attempt
-            return saved_view_problem(state, producer, view, reader, record) or self.saved_views.verify(record or {})
+            problem = saved_view_problem(state, producer, view, reader, record)
+            if problem is not None or record is None:
+                return problem
+            problem = self.saved_views.verify(record)
+            if problem is not None and problem.startswith(f"saved view '{view}' is missing"):
+                host = self.attempt_meta.get("hostname")
+                return missing_on_this_worker(state, producer, view, record, str(host) if host else None) or problem
+            return problem
 
         return check
 
