@@ -18,6 +18,7 @@ __all__ = [
     "checkpoint_dir",
     "data_location",
     "task_executor",
+    "worker_local_warning",
 ]
 
 #: ``[ppf] checkpoint_dir`` when unset: checkpoints of ``checkpoint_store="local"`` and, below it, saved views.
@@ -60,3 +61,21 @@ def task_executor(task_executor: str | None = None) -> str:
     chosen = task_executor or (configured[0] if configured else "LocalExecutor")
     chosen = aliases.get(chosen, chosen)
     return chosen.rpartition(":")[2].rpartition(".")[2]
+
+
+def worker_local_warning(data_location: str, executor: str | None = None) -> str | None:
+    """What to warn about when saved views go to a path of the worker's own disk (a plain or ``file:`` path
+    that is not a network mount) while the task's executor (``executor``: its ``executor`` argument) can run a
+    retry on another machine: there the saved views are missing and their producers run again. ``None``
+    when they can help any retry."""
+    from airflow_ppf.spark.fs import is_local_uri, is_network_path
+
+    name = task_executor(executor)
+    if name in SINGLE_MACHINE_EXECUTORS or not is_local_uri(data_location) or is_network_path(data_location):
+        return None
+    return (
+        f"Saved views go to {data_location}, a path on this worker's own disk, but the {name} can run a retry "
+        "on another worker: there the saved views cannot help it (they are missing; their producers run again). "
+        "Set data_location (or [ppf] data_location) to a location every worker reaches (hdfs://, s3a://, a "
+        "shared mount) for a retry on any worker to resume."
+    )

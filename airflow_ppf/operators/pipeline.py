@@ -281,22 +281,12 @@ class PipelineOperator(BaseOperator):
         return run
 
     def _warn_if_worker_local(self, data_location: str) -> None:
-        """Warn (once per try) when saved views go to a path of this worker's own file system while the
-        executor may run the retry on another machine: there they are missing, and their producers rerun."""
-        from airflow_ppf.settings import SINGLE_MACHINE_EXECUTORS, task_executor
-        from airflow_ppf.spark.fs import is_local_uri, is_network_path
+        """Warn (once per try) when the saved views of this try cannot help a retry on another worker."""
+        from airflow_ppf.settings import worker_local_warning
 
-        executor = task_executor(getattr(self, "executor", None))
-        if executor in SINGLE_MACHINE_EXECUTORS or not is_local_uri(data_location) or is_network_path(data_location):
-            return
-        self.log.warning(
-            "Saved views go to %s, a path on this worker's own disk, but the %s can run a retry on another "
-            "worker: there the saved views cannot help it (they are missing; their producers run again). "
-            "Set data_location (or [ppf] data_location) to a location every worker reaches (hdfs://, s3a://, "
-            "a shared mount) for a retry on any worker to resume.",
-            data_location,
-            executor,
-        )
+        warning = worker_local_warning(data_location, getattr(self, "executor", None))
+        if warning is not None:
+            self.log.warning("%s", warning)
 
     def _component_context(self, context: Context, run_id: str, try_number: int) -> dict[str, Any]:
         ti = context["ti"]
