@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[spark,airflow,postgres,openlineage,dev]"
+	$(PY) -m pip install --quiet -e ".[spark,airflow,postgres,openlineage,celery,dev]"
 	@touch $@
 
 $(VENV)/.docs-installed: $(VENV)/.installed

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     )
     from airflow_ppf.checkpoint.recorder import CheckpointHooks
     from airflow_ppf.checkpoint.run import CheckpointedRun, forget_checkpoint
+    from airflow_ppf.checkpoint.saved_views import SavedViewDamagedError
     from airflow_ppf.checkpoint.state import (
         SCHEMA_VERSION,
         AttemptRecord,
@@ -81,6 +82,7 @@ _HOMES = {
     "ResumePlan": "airflow_ppf.checkpoint.planner",
     "ResumePolicy": "airflow_ppf.checkpoint.planner",
     "SCHEMA_VERSION": "airflow_ppf.checkpoint.state",
+    "SavedViewDamagedError": "airflow_ppf.checkpoint.saved_views",
     "UnknownComponentError": "airflow_ppf.checkpoint.edits",
     "compute_component_fingerprints": "airflow_ppf.checkpoint.fingerprint",
     "compute_field_digests": "airflow_ppf.checkpoint.fingerprint",
@@ -129,6 +131,7 @@ __all__ = [
     "PlanAction",
     "ResumePlan",
     "ResumePolicy",
+    "SavedViewDamagedError",
     "UnknownComponentError",
     "compute_component_fingerprints",
     "compute_field_digests",

@@ -10,7 +10,10 @@ Every reason a component is skipped or run is decided here, and nowhere else:
 * a person marked components not done (the checkpoint view's *reset* and *rerun from*), or a damaged
   saved view was found while reading it;
 * a saved view a component about to run reads is missing, damaged, was never saved, or was deleted when
-  the pipeline completed (:func:`settle_saved_views`): its producer reruns, transitively.
+  the pipeline completed (:func:`settle_saved_views`): its producer reruns, transitively;
+* a saved view found damaged only when a component read it (bit rot inside the data, which the checks
+  before a resume cannot see): :func:`plan_recovery` says what the attempt runs again, within itself, to
+  remake it.
 
 :func:`plan_resume` makes the plan from a checkpoint and the config; :func:`settle_saved_views` turns skips
 into reruns where a needed saved view is unusable; :func:`predict_next_attempt` says what the next attempt
@@ -40,21 +43,25 @@ from airflow_ppf.checkpoint.fingerprint import (
 )
 from airflow_ppf.checkpoint.state import EDIT_EVENTS, CheckpointState, recorded_graph
 from airflow_ppf.checkpoint.stores import CheckpointStore
-from airflow_ppf.config.graph import topological_order
+from airflow_ppf.config.graph import descendants, topological_order
 from airflow_ppf.config.models import PipelineConfig
 from airflow_ppf.runner.report import format_seconds, format_table
+from airflow_ppf.spark.fs import is_local_uri
 
 __all__ = [
     "ComponentPlan",
     "OnConfigChange",
     "PlanAction",
+    "RecoveryPlan",
     "ResumePlan",
     "ResumePolicy",
     "SavedViewCheck",
     "describe_changes",
     "fresh_start_reason",
     "load_checkpoint_for_resume",
+    "missing_on_this_worker",
     "plan_for_skip",
+    "plan_recovery",
     "plan_resume",
     "predict_next_attempt",
     "saved_view_problem",
@@ -523,6 +530,27 @@ def saved_view_problem(
     return None
 
 
+def missing_on_this_worker(
+    state: CheckpointState, producer: str, view: str, record: Mapping[str, Any], host: str | None
+) -> str | None:
+    """Why a saved view on a worker-local path is missing here, when another worker saved it; else ``None``.
+
+    A ``file:`` or plain path is on the disk of the machine that wrote it: a retry that lands on another
+    worker does not see it (unless the path is a shared mount). The attempts record their ``hostname``.
+    """
+    path = str(record.get("path") or "")
+    saved = state.components.get(producer)
+    if not path or saved is None or not host or not is_local_uri(path):
+        return None
+    there = next((a.meta.get("hostname") for a in state.attempts if a.attempt == saved.attempt), None)
+    if not there or there == host:
+        return None
+    return (
+        f"saved copy missing on this worker: attempt {saved.attempt} saved view '{view}' on worker '{there}' at "
+        f"{path}, a path on that worker's own disk, which this worker ('{host}') does not see"
+    )
+
+
 def _saved_views_deleted_after(state: CheckpointState, producer: str) -> int | None:
     """The attempt that deleted the run's saved views on completion after ``producer`` saved its own, if any."""
     record = state.components.get(producer)
@@ -566,8 +594,23 @@ def settle_saved_views(
     Returns:
         The settled plan and the output records of the saved views to restore.
     """
-    skip = set(plan.skip)
-    to_run = set(plan.to_run)
+    reruns, restorable = _settle(set(plan.skip), set(plan.to_run), state, graph, io, check, io_when_run)
+    return plan.with_reruns(reruns), restorable
+
+
+def _settle(
+    skip: set[str],
+    to_run: set[str],
+    state: CheckpointState,
+    graph: Mapping[str, Sequence[str]],
+    io: dict[str, ViewIO],
+    check: SavedViewCheck,
+    io_when_run: Callable[[str], ViewIO] | None,
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """The core of :func:`settle_saved_views`: ``({skipped component that must run: why}, records to restore)``.
+
+    ``skip`` and ``to_run`` are updated in place.
+    """
     reruns: dict[str, str] = {}
     checked: dict[tuple[str, str], str | None] = {}
     restorable: list[dict[str, Any]] = []
@@ -593,7 +636,86 @@ def settle_saved_views(
             reruns[producer] = problem
             if io_when_run is not None:
                 io[producer] = io_when_run(producer)
-    return plan.with_reruns(reruns), restorable
+    return reruns, restorable
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """What an attempt runs again, within itself, after a component failed reading a damaged saved view.
+
+    ``reruns`` (``{name: why}``, in execution order) ends with the component that failed; ``restore`` are
+    the output records of saved views that now have to be restored, as checked.
+    """
+
+    reruns: dict[str, str]
+    restore: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON record kept with the attempt's ``recovered`` event."""
+        return {"reruns": dict(self.reruns), "restored_views": [r.get("view") for r in self.restore]}
+
+
+def plan_recovery(
+    state: CheckpointState,
+    graph: Mapping[str, Sequence[str]],
+    io: dict[str, ViewIO],
+    *,
+    producer: str,
+    view: str,
+    reader: str,
+    problem: str,
+    done: Collection[str],
+    ran: Collection[str],
+    check: SavedViewCheck,
+    io_when_run: Callable[[str], ViewIO] | None = None,
+) -> RecoveryPlan:
+    """Decide what to run again after ``reader`` failed reading the damaged saved view ``view`` of ``producer``.
+
+    Runs again, in execution order: the producer (its saved view is remade); every component that ran in
+    this attempt and read the damaged view, directly or through views made from it that are not saved
+    views themselves (their temp views still read the damaged files); and the reader. What a component
+    that now runs again reads from components skipped in this attempt comes from their saved views, each
+    checked with ``check``; an unusable one makes its producer run again too, and so on upstream (as
+    :func:`settle_saved_views` decides for a resume).
+
+    Args:
+        state: the checkpoint as this attempt wrote it so far.
+        graph: component → what it depends on.
+        io: the views each component reads and writes (updated for the components that run again).
+        producer, view: the damaged saved view.
+        reader: the component that failed reading it.
+        problem: what is wrong with it (``saved view 'totals' at … is damaged: checksum mismatch in …``).
+        done: the components done in this attempt so far (skipped as done, or finished).
+        ran: those of them that ran (finished) in this attempt.
+        check: whether a saved view can be restored (see :data:`SavedViewCheck`).
+        io_when_run: refreshes what a component that now runs again reads.
+    """
+    order = topological_order(graph)
+    downstream = descendants(graph, [producer])
+    reruns: dict[str, str] = {producer: f"{problem}: {reader} could not read it"}
+    tainted = {view.lower()}  # views whose temp view may still read the damaged files
+    for name in order:
+        if name not in downstream or name not in ran or name == reader:
+            continue
+        known = recorded_io(state, name)
+        inputs = known.inputs if known.inputs is not None else io[name].inputs if name in io else None
+        if inputs is not None and not any(v.lower() in tainted for v in inputs):
+            continue
+        reruns[name] = f"it read the damaged saved view '{view}' of {producer}"
+        record = state.components.get(name)
+        saved = {str(o["view"]).lower() for o in (record.outputs if record else []) if o.get("path")}
+        tainted.update(v.lower() for v in known.outputs or () if v.lower() not in saved)
+    to_run = {*reruns, reader}
+    skip = set(done) - set(ran) - to_run
+    for name in to_run:
+        if io_when_run is not None and name in io:
+            io[name] = io_when_run(name)
+    upstream, restore = _settle(skip, to_run, state, graph, io, check, io_when_run)
+    reruns.update({n: why for n, why in upstream.items() if n not in reruns})
+    reruns[reader] = f"it could not read the damaged saved view '{view}' of {producer}; {producer} is remade first"
+    position = {name: i for i, name in enumerate(order)}
+    ordered = dict(sorted(reruns.items(), key=lambda item: (item[0] == reader, position.get(item[0], 0))))
+    return RecoveryPlan(ordered, restore)
 
 
 def predict_next_attempt(

@@ -26,15 +26,20 @@ from airflow_ppf.checkpoint.planner import (
     OnConfigChange,
     PlanAction,
     ResumePlan,
+    SavedViewCheck,
+    missing_on_this_worker,
     plan_for_skip,
+    plan_recovery,
     saved_view_problem,
     settle_saved_views,
 )
 from airflow_ppf.checkpoint.saved_views import (
+    SavedViewDamagedError,
     SavedViews,
     ViewNotSavedError,
     changed_views,
     damaged_saved_view,
+    describe_damage,
     has_temp_view,
     temp_views,
 )
@@ -42,7 +47,7 @@ from airflow_ppf.checkpoint.state import CheckpointState, CheckpointStatus, new_
 from airflow_ppf.checkpoint.stores import CheckpointStore
 from airflow_ppf.components.base import Component, DataFlow
 from airflow_ppf.config.models import MaterializePolicy
-from airflow_ppf.runner.hooks import ComponentRunListener, NoOpHooks, RunPreparation
+from airflow_ppf.runner.hooks import ComponentRunListener, FailureRecovery, NoOpHooks, RunPreparation
 from airflow_ppf.runner.results import PipelineResultStatus
 
 if TYPE_CHECKING:
@@ -180,6 +185,9 @@ class CheckpointHooks(NoOpHooks):
         self.saved_views: SavedViews | None = None
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._view_reruns: dict[str, str] = {}
+        #: Saved views restored in this attempt (their paths), and those remade after being found damaged.
+        self._restored: set[str] = set()
+        self._remade: set[tuple[str, str]] = set()
         self.observers = [o for o in observers if is_checkpoint_observer(o)]
 
     def _notify(self, method: str, *args: Any) -> None:
@@ -217,6 +225,7 @@ class CheckpointHooks(NoOpHooks):
         state = self._stored(config.name)
         self.saved_views = None
         self._view_reruns = {}
+        self._restored, self._remade = set(), set()
         components = self._components = run.components
         if self.data_location is not None:
             self.saved_views = SavedViews(self.data_location, config.name, self.run_id, runner.spark_manager.get)
@@ -259,31 +268,19 @@ class CheckpointHooks(NoOpHooks):
             for name in to_run:
                 io[name] = _recorded_io(components[name], state, name)
         started = time.monotonic()
-
-        def check(producer: str, view: str, reader: str, record: dict[str, Any] | None) -> str | None:
-            if self.saved_views is None:
-                session = runner.spark_manager.peek()
-                if session is not None and has_temp_view(session, view):
-                    return None  # a resume in the same session: the view is still there
-                return (
-                    f"its view '{view}' (read by {reader}) was not saved (no data location) and is not in this session"
-                )
-            return saved_view_problem(state, producer, view, reader, record) or self.saved_views.verify(record or {})
-
         settled, restorable = settle_saved_views(
             plan,
             state,
             graph,
             io,
-            check,
+            self._saved_view_check(runner, state),
             io_when_run=lambda name: _recorded_io(components[name], state, name),
         )
         self._view_reruns = {n: why for n, why in settled.reruns.items() if n not in plan.reruns}
         if self._view_reruns:
             self._events.append(("reruns", {"components": dict(self._view_reruns)}))
         if self.saved_views is not None and restorable:
-            for record in restorable:
-                self.saved_views.restore(record)
+            self._restore(restorable)
             seconds = time.monotonic() - started
             views = [r["view"] for r in restorable]
             settled = settled.with_restore(seconds, views)
@@ -303,6 +300,100 @@ class CheckpointHooks(NoOpHooks):
                 ", ".join(views),
             )
         return settled
+
+    def _saved_view_check(self, runner: SimplePipelineRunner, state: CheckpointState) -> SavedViewCheck:
+        """How this attempt checks that a saved view can be restored (for the planner)."""
+
+        def check(producer: str, view: str, reader: str, record: dict[str, Any] | None) -> str | None:
+            if self.saved_views is None:
+                session = runner.spark_manager.peek()
+                if session is not None and has_temp_view(session, view):
+                    return None  # a resume in the same session: the view is still there
+                return (
+                    f"its view '{view}' (read by {reader}) was not saved (no data location) and is not in this session"
+                )
+            if record is not None and record.get("path") in self._restored:
+                return None  # checked and restored earlier in this attempt
+            problem = saved_view_problem(state, producer, view, reader, record)
+            if problem is not None or record is None:
+                return problem
+            problem = self.saved_views.verify(record)
+            if problem is not None and problem.startswith(f"saved view '{view}' is missing"):
+                host = self.attempt_meta.get("hostname")
+                return missing_on_this_worker(state, producer, view, record, str(host) if host else None) or problem
+            return problem
+
+        return check
+
+    def _restore(self, records: Sequence[dict[str, Any]]) -> None:
+        assert self.saved_views is not None
+        for record in records:
+            if record["path"] not in self._restored:
+                self.saved_views.restore(record)
+                self._restored.add(record["path"])
+
+    # -- a saved view found damaged while it is read: remade within the attempt --------------------------
+
+    def recover_failure(self, recovery: FailureRecovery) -> None:
+        """Remake a saved view found damaged when a component read it, within this attempt.
+
+        Only a read that fails inside a saved view's files counts (bit rot that kept sizes and footers
+        intact passes the checks before a resume). The error is replaced by one that names the saved view,
+        its folder, the file and the damage. The planner (:func:`~airflow_ppf.checkpoint.planner.plan_recovery`)
+        says what runs again: the producer, what read the damaged copy, then the reader; the components
+        that rerun are marked not done and the decision recorded (a ``recovered`` event) before anything
+        runs, and the saved views they need are checked and restored. Each saved view is remade once per
+        attempt: found damaged again, the failure stands (the next attempt reruns its producer).
+        """
+        if self.state is None or self.saved_views is None:
+            return
+        damaged = damaged_saved_view(self.state, recovery.error)
+        if damaged is None:
+            return
+        producer, view = damaged
+        reader = recovery.config.name
+        record = self.state.components[producer]
+        path = next(str(o["path"]) for o in record.outputs if o.get("view") == view and o.get("path"))
+        problem = f"saved view '{view}' at {path} is damaged: {describe_damage(recovery.error, path)}"
+        original = recovery.error
+        if (producer, view) in self._remade:
+            recovery.error = SavedViewDamagedError(f"{problem} (damaged again after {producer} remade it: not retried)")
+            recovery.error.__cause__ = original
+            return
+        recovery.error = SavedViewDamagedError(f"{problem} ({reader} could not read it)")
+        recovery.error.__cause__ = original
+        self._remade.add((producer, view))
+        runner = recovery.runner
+        components = self._components
+        graph = runner.config.dependency_graph()
+        state = self.state
+        io = {name: _recorded_io(c, state, name) for name, c in components.items()}
+        decided = plan_recovery(
+            state,
+            graph,
+            io,
+            producer=producer,
+            view=view,
+            reader=reader,
+            problem=problem,
+            done=recovery.done,
+            ran=recovery.ran,
+            check=self._saved_view_check(runner, state),
+            io_when_run=lambda name: _recorded_io(components[name], state, name),
+        )
+        by_reason: dict[str, list[str]] = defaultdict(list)
+        for name, why in decided.reruns.items():
+            if name in state.completed_components:
+                by_reason[f"running again: {why}"].append(name)
+        for reason, names in by_reason.items():
+            state.invalidate(names, reason)
+        state.record_event("recovered", failed=reader, error=problem, **decided.summary())
+        self._save()  # durable before anything runs again (the runner logs what runs again, and why)
+        self._restore(decided.restore)
+        if self.plan is not None:
+            self.plan = self.plan.with_reruns(decided.reruns)
+        for name, why in decided.reruns.items():
+            recovery.rerun(name, why)
 
     def _clean_up(self, state: CheckpointState | None) -> None:
         """Delete saved views the checkpoint does not reference (unfinished or superseded writes)."""
@@ -452,10 +543,11 @@ class CheckpointHooks(NoOpHooks):
         self.state.record_failed(config.name, error)
         damaged = damaged_saved_view(self.state, error)
         if damaged is not None:
-            # Checks before a resume read footers, not every data page: a saved view damaged inside its
-            # data is found only when a component reads it. Its producer then runs again on the next attempt.
+            # Not remade within this attempt (found damaged again after it was): the next attempt reruns
+            # its producer.
             producer, view = damaged
-            self.state.invalidate([producer], f"its saved view '{view}' is damaged: {config.name} could not read it")
+            why = str(error) if isinstance(error, SavedViewDamagedError) else f"its saved view '{view}' is damaged"
+            self.state.invalidate([producer], f"{why}: {config.name} could not read it")
             log.warning(
                 "%s failed reading the saved view %r of %s: %s will run again on the next attempt",
                 config.name,

@@ -39,10 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMIT_MARKER",
+    "SavedViewDamagedError",
     "SavedViews",
     "ViewNotSavedError",
     "changed_views",
     "damaged_saved_view",
+    "describe_damage",
     "has_temp_view",
     "temp_views",
 ]
@@ -285,14 +287,52 @@ _READ_FAILURE = re.compile(
 )
 
 
-def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[str, str] | None:
-    """``(producer, view)`` of the saved view that ``error`` failed to read, if it is one of the run's."""
+class SavedViewDamagedError(RuntimeError):
+    """A component failed reading a saved view whose files are damaged (found only when read: sizes and
+    footers were intact). The message names the saved view, its folder, the damaged file and the damage;
+    the read error is the cause."""
+
+
+#: What a failed read of a saved view's file says about the damage, first match wins.
+_DAMAGE_KINDS = (
+    (re.compile(r"ChecksumException|checksum verification failed|Checksum error", re.IGNORECASE), "checksum mismatch"),
+    (re.compile(r"FileNotFoundException|No such file", re.IGNORECASE), "missing file"),
+    (re.compile(r"not a Parquet file|CANNOT_READ_FILE_FOOTER|footer", re.IGNORECASE), "unreadable footer"),
+    (re.compile(r"ParquetDecodingException|Can not read value|decompress", re.IGNORECASE), "undecodable data"),
+)
+
+
+def _error_text(error: BaseException) -> str:
+    """The messages of ``error`` and its causes (a Py4J error's message holds the JVM's whole chain)."""
     texts: list[str] = []
     seen: BaseException | None = error
     while seen is not None and len(texts) < 10:
         texts.append(str(seen))
         seen = seen.__cause__ or seen.__context__
-    text = "\n".join(texts)
+    return "\n".join(texts)
+
+
+def _local_part(path: str) -> str:
+    """The path part of a saved view's folder: it identifies it whatever the scheme and authority look like
+    in an error (the folder name is unique: attempt and a random id)."""
+    return urlparse(path).path.rstrip("/")
+
+
+def describe_damage(error: BaseException, path: str) -> str:
+    """What ``error``, a failed read of the saved view at ``path``, says is wrong: ``checksum mismatch in
+    part-00000-….snappy.parquet`` (the damage, and the file when the error names one)."""
+    text = _error_text(error)
+    kind = next((name for pattern, name in _DAMAGE_KINDS if pattern.search(text)), "unreadable data")
+    files = re.findall(re.escape(_local_part(path)) + r"/([^\s/'\"`,;:()\[\]]+)", text)
+    names = [f.rstrip(".") for f in files if f.rstrip(".") and not f.startswith(".")]
+    if not names:
+        return kind
+    return f"{names[0]} is missing" if kind == "missing file" else f"{kind} in {names[0]}"
+
+
+def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[str, str] | None:
+    """``(producer, view)`` of the saved view that ``error`` failed to read, if it is one of the run's."""
+    text = _error_text(error)
     if not _READ_FAILURE.search(text):
         return None
     for name, record in state.components.items():
@@ -300,9 +340,7 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
             continue
         for output in record.outputs:
             path = output.get("path")
-            # The saved view's folder name is unique (attempt and a random id), so its path part identifies it
-            # whatever the scheme and authority look like in the error.
-            where = urlparse(path).path.rstrip("/") if path else ""
+            where = _local_part(path) if path else ""
             if where and f"{where}/" in text:
                 return name, str(output.get("view"))
     return None

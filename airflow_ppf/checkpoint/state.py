@@ -378,7 +378,10 @@ class CheckpointState:
         if op.get("views") is not None:
             self.views[name] = dict(op["views"])
         if attempt is not None:
-            attempt.ran.append(name)
+            if name in attempt.skipped:  # skipped, then run again within the attempt (a damaged saved view)
+                attempt.skipped.remove(name)
+            if name not in attempt.ran:
+                attempt.ran.append(name)
             attempt.durations_ms[name] = op["duration_ms"]
         if self.failed_component == name:
             self.failed_component = None

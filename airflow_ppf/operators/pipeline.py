@@ -244,6 +244,8 @@ class PipelineOperator(BaseOperator):
         config = self.load_pipeline()
         run_id = pipeline_run_id(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
         try_number, max_tries = int(ti.try_number), int(getattr(ti, "max_tries", 0) or 0)
+        data_location = settings.data_location(self.data_location)
+        self._warn_if_worker_local(data_location)
         store, store_desc = self.make_store(context, run_id)
         self._store_desc = store_desc
         observed = self._observed = TaskObservability(context, config.name, asset_alias=self.asset_alias)
@@ -259,7 +261,7 @@ class PipelineOperator(BaseOperator):
             attempt=try_number,
             max_tries=max_tries,
             attempt_meta={"try_number": try_number, "max_tries": max_tries, "hostname": getattr(ti, "hostname", None)},
-            data_location=settings.data_location(self.data_location),
+            data_location=data_location,
             keep_saved_views=self.keep_saved_views,
             on_corrupt_checkpoint=self.on_corrupt_checkpoint,
             progress=LoggingHooks(self.log, group_markers=True),
@@ -277,6 +279,14 @@ class PipelineOperator(BaseOperator):
             store_desc,
         )
         return run
+
+    def _warn_if_worker_local(self, data_location: str) -> None:
+        """Warn (once per try) when the saved views of this try cannot help a retry on another worker."""
+        from airflow_ppf.settings import worker_local_warning
+
+        warning = worker_local_warning(data_location, getattr(self, "executor", None))
+        if warning is not None:
+            self.log.warning("%s", warning)
 
     def _component_context(self, context: Context, run_id: str, try_number: int) -> dict[str, Any]:
         ti = context["ti"]

@@ -27,6 +27,7 @@ __all__ = [
     "ComponentRunListener",
     "CompositeHooks",
     "CriticalHookError",
+    "FailureRecovery",
     "LoggingHooks",
     "MetricsHooks",
     "NoOpHooks",
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 HOOK_METHODS = (
     "prepare_run",
+    "recover_failure",
     "on_resume_plan",
     "before_pipeline",
     "after_pipeline",
@@ -117,6 +119,38 @@ class RunPreparation:
             self.reruns[name] = why
 
 
+@dataclass
+class FailureRecovery:
+    """A component failed for good; handed to :meth:`PipelineHooks.recover_failure` before that is reported.
+
+    A recovering hook that can remove the cause by running components again (checkpointing: a saved copy
+    found damaged while it was read is remade by rerunning its producer) calls :meth:`rerun` for each of
+    them, with the reason. The runner then runs them again in execution order, ``config`` last, and goes
+    on. The hook is responsible for bounding this (the runner also stops after as many recoveries as the
+    pipeline has components). A hook may also replace :attr:`error` by a clearer one (naming the cause
+    and the place): when nothing is run again, that is the error the failure is reported with.
+
+    Attributes:
+        runner: the runner.
+        config: the component that failed.
+        error: its error.
+        done: the components done in this run so far (skipped as done, or finished).
+        ran: the components that finished in this run so far (not those skipped).
+        reruns: ``{name: why}`` of the components to run again (the failed one is always run last).
+    """
+
+    runner: SimplePipelineRunner
+    config: ComponentConfig
+    error: BaseException
+    done: frozenset[str]
+    ran: frozenset[str]
+    reruns: dict[str, str] = field(default_factory=dict)
+
+    def rerun(self, name: str, why: str) -> None:
+        """Run ``name`` again before the failed component is run again; ``why`` is logged."""
+        self.reruns.setdefault(name, why)
+
+
 class CriticalHookError(RuntimeError):
     """A critical hook (e.g. checkpointing) failed, so the run's progress may not be recorded.
 
@@ -145,6 +179,10 @@ class PipelineHooks(Protocol):
 
     def on_resume_plan(self, plan: RunPlan) -> None:
         """Called once with the plan the run follows (after ``prepare_run``), when the run has a plan."""
+
+    def recover_failure(self, recovery: FailureRecovery) -> None:
+        """Called when a component failed for good, before ``on_component_failure``: ask to run components
+        again (``recovery.rerun``) to remove the cause within the run, or give a clearer error."""
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         """Called once before any component runs."""
@@ -189,6 +227,9 @@ class NoOpHooks:
         pass
 
     def on_resume_plan(self, plan: RunPlan) -> None:
+        pass
+
+    def recover_failure(self, recovery: FailureRecovery) -> None:
         pass
 
     def before_pipeline(self, config: PipelineConfig) -> None:
@@ -278,6 +319,9 @@ class CompositeHooks:
 
     def on_resume_plan(self, plan: RunPlan) -> None:
         self._call_all("on_resume_plan", plan)
+
+    def recover_failure(self, recovery: FailureRecovery) -> None:
+        self._call_all("recover_failure", recovery)
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         self._call_all("before_pipeline", config)

@@ -19,11 +19,13 @@ from airflow_ppf.runner.hooks import (
     ComponentRunListener,
     CompositeHooks,
     CriticalHookError,
+    FailureRecovery,
     NoOpHooks,
     PipelineHooks,
     RunPlan,
     RunPreparation,
 )
+from airflow_ppf.runner.report import describe_error
 from airflow_ppf.runner.resilience import CircuitBreaker, CircuitState, RetryingCall
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
 from airflow_ppf.spark.session import SparkSessionManager
@@ -199,20 +201,19 @@ class SimplePipelineRunner:
         self._cancel.clear()
         self.done = set(completed)
         started = self._clock()
-        results: dict[str, ComponentResult] = {}
-        state = _RunState()
+        state = _RunState(components, {c.name: i for i, c in enumerate(enabled)})
+        results = state.results
         interrupt: BaseException | None = None
         critical: CriticalHookError | None = None
         total = len(enabled)
         try:
             self._hooks.before_pipeline(self.config)
-            index = -1
             for comp in order:
                 if not comp.enabled:
                     results[comp.name] = ComponentResult(comp.name, ComponentStatus.DISABLED, reason="disabled")
                     log.info("%s is disabled; not run", comp.name)
                     continue
-                index += 1
+                index = state.index_of[comp.name]
                 results[comp.name] = self._visit(comp, index, total, components, completed, reasons, state)
                 if results[comp.name].status is ComponentStatus.SUCCESS:
                     self.done.add(comp.name)
@@ -296,16 +297,25 @@ class SimplePipelineRunner:
             self._hooks.on_component_skipped(comp, index, total, reason)
             return ComponentResult(comp.name, ComponentStatus.BLOCKED, reason=reason)
 
-        state.running = comp.name
-        result = self._execute(comp, components[comp.name], index, total)
-        state.running = None
-        if result.status is ComponentStatus.FAILED:
+        result = self._execute(comp, components[comp.name], index, total, state)
+        if result.status in (ComponentStatus.FAILED, ComponentStatus.BLOCKED):
             state.broken.add(comp.name)
-            if self.fail_fast:
-                state.stopped_by = comp.name
+        if result.status is ComponentStatus.FAILED and self.fail_fast:
+            state.stopped_by = comp.name
         return result
 
-    def _execute(self, comp: ComponentConfig, component: Component, index: int, total: int) -> ComponentResult:
+    def _execute(
+        self, comp: ComponentConfig, component: Component, index: int, total: int, state: _RunState
+    ) -> ComponentResult:
+        # Left set when an interruption or a checkpoint failure escapes: the run's end reports it.
+        outer, state.running = state.running, comp.name
+        result = self._execute_once(comp, component, index, total, state)
+        state.running = outer
+        return result
+
+    def _execute_once(
+        self, comp: ComponentConfig, component: Component, index: int, total: int, state: _RunState
+    ) -> ComponentResult:
         self._hooks.before_component(comp, index, total)
         self._current = component
         if isinstance(component, DataFlow) and not self.spark_manager.started:
@@ -338,15 +348,58 @@ class SimplePipelineRunner:
         except Exception as exc:
             duration_ms = int((self._clock() - started) * 1000)
             self._current = None
-            log.error("Component %r failed after %d attempt(s)", comp.name, max(call.attempts, 1), exc_info=exc)
-            self._hooks.on_component_failure(comp, index, exc)
+            recovery = FailureRecovery(self, comp, exc, frozenset(self.done), frozenset(state.ran))
+            self._hooks.recover_failure(recovery)
+            if recovery.reruns and state.recoveries < len(state.index_of):
+                state.recoveries += 1
+                return self._recover(recovery, index, total, state)
+            error = recovery.error
+            if error is exc:
+                log.error("Component %r failed after %d attempt(s)", comp.name, max(call.attempts, 1), exc_info=exc)
+            else:  # a hook explained the failure: one clear line (the original is the error's cause)
+                log.error("Component %r failed: %s", comp.name, describe_error(error, 1000))
+            self._hooks.on_component_failure(comp, index, error)
             return ComponentResult(
-                comp.name, ComponentStatus.FAILED, duration_ms, attempts=max(call.attempts, 1), error=exc
+                comp.name, ComponentStatus.FAILED, duration_ms, attempts=max(call.attempts, 1), error=error
             )
         self._current = None
         duration_ms = int((self._clock() - started) * 1000)
         self._hooks.after_component(comp, index, total, duration_ms)
+        state.ran.add(comp.name)
         return ComponentResult(comp.name, ComponentStatus.SUCCESS, duration_ms, attempts=call.attempts)
+
+    def _recover(self, recovery: FailureRecovery, index: int, total: int, state: _RunState) -> ComponentResult:
+        """Run again what a hook asked for (in execution order), then the failed component; see
+        :class:`FailureRecovery`. A rerun that fails leaves the failed component blocked by it."""
+        failed = recovery.config
+        names = [
+            c.name
+            for c in self.execution_order()
+            if c.name in recovery.reruns and c.name != failed.name and c.name in state.components
+        ]
+        log.warning(
+            "%s failed (%s); running again within this run: %s",
+            failed.name,
+            describe_error(recovery.error, 1000),
+            ", ".join([*names, failed.name]),
+        )
+        for name in names:
+            log.warning("%s runs again: %s", name, recovery.reruns[name])
+        self.done -= {*names, failed.name}
+        by_name = {c.name: c for c in self.config.components}
+        for name in names:
+            state.results.pop(name, None)  # reported as running (interrupted...) until it ends again
+            result = self._execute(by_name[name], state.components[name], state.index_of[name], total, state)
+            state.results[name] = result
+            if result.status is not ComponentStatus.SUCCESS:
+                state.broken.add(name)
+                if self.fail_fast:
+                    state.stopped_by = name
+                reason = f"blocked: '{name}', run again to recover from its failure, did not finish"
+                self._hooks.on_component_skipped(failed, index, total, reason)
+                return ComponentResult(failed.name, ComponentStatus.BLOCKED, reason=reason)
+            self.done.add(name)
+        return self._execute(failed, state.components[failed.name], index, total, state)
 
     def _breaker(self, comp: ComponentConfig) -> CircuitBreaker | None:
         if comp.circuit_breaker is None:
@@ -365,7 +418,12 @@ class SimplePipelineRunner:
 class _RunState:
     """Mutable bookkeeping of one run."""
 
-    def __init__(self) -> None:
+    def __init__(self, components: Mapping[str, Component], index_of: Mapping[str, int]) -> None:
+        self.components = components
+        self.index_of = index_of  # position among the enabled components
+        self.results: dict[str, ComponentResult] = {}
         self.broken: set[str] = set()  # failed or blocked
         self.stopped_by: str | None = None
         self.running: str | None = None
+        self.ran: set[str] = set()  # finished in this run
+        self.recoveries = 0

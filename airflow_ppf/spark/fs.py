@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "NETWORK_FS_TYPES",
     "DataFileSystem",
     "HadoopFileSystem",
     "LocalFileSystem",
     "filesystem_for",
     "fsync_dir",
     "is_local_uri",
+    "is_network_path",
     "join_uri",
     "local_path_shared_with",
 ]
@@ -67,6 +69,41 @@ def is_local_uri(uri: str) -> bool:
     """Whether ``uri`` is a local path (no scheme, or ``file:``)."""
     scheme = urlparse(uri).scheme
     return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
+#: File system types of ``/proc/self/mountinfo`` whose files other machines see too (a shared mount).
+NETWORK_FS_TYPES = frozenset(
+    {
+        *("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "afs", "gpfs", "beegfs"),
+        *("ocfs2", "gfs2", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.juicefs", "fuse.rclone"),
+        *("fuse.goofys", "fuse.mountpoint-s3", "fuse.ceph-fuse", "fuse.glusterfs"),
+    }
+)
+
+
+def is_network_path(uri: str, mountinfo: str | None = None) -> bool:
+    """Whether a local ``uri`` lies on a network file system (NFS, SMB, CephFS, a FUSE mount of an object
+    store...), which other machines mount too. Read from ``/proc/self/mountinfo`` (or the given text);
+    ``False`` when that cannot be told (no ``/proc``, another OS)."""
+    if not is_local_uri(uri):
+        return False
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+    path = os.path.realpath(_local(uri))
+    best, best_type = "", ""
+    for line in mountinfo.splitlines():
+        fields, _, tail = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 5 or not tail:
+            continue
+        point = parts[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, tail.split()[0]
+    return best_type in NETWORK_FS_TYPES
 
 
 def join_uri(base: str, *parts: str) -> str:

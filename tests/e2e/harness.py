@@ -12,6 +12,8 @@ Everything here starts real processes and stops them again, by the PIDs it start
 * :class:`PostgresCluster` is a throwaway Debian PostgreSQL cluster with a database ``airflow``.
 * :class:`AirflowStack` is ``airflow db migrate`` plus api-server, scheduler and dag-processor
   (LocalExecutor) in a private ``AIRFLOW_HOME``, with :class:`AirflowClient` for the REST API.
+* :class:`RedisServer` is Debian's redis-server (the CeleryExecutor's broker); :meth:`AirflowStack.start_celery_worker`
+  adds ``airflow celery worker`` processes, each with an environment of its own (a "machine").
 * :class:`SparkStandalone` is a Spark master and one worker from the venv's pyspark.
 * :class:`SparkConnectServer` is a Spark Connect server from the venv's pyspark.
 
@@ -48,6 +50,7 @@ __all__ = [
     "AirflowStack",
     "HarnessError",
     "PostgresCluster",
+    "RedisServer",
     "ServiceProcess",
     "SparkConnectServer",
     "SparkStandalone",
@@ -55,6 +58,7 @@ __all__ = [
     "free_port",
     "kill_survivors",
     "postgres_missing",
+    "redis_missing",
     "surviving_processes",
 ]
 
@@ -470,6 +474,64 @@ class PostgresCluster:
             self.root = None
 
 
+# -- Redis --------------------------------------------------------------------------------------------
+
+
+def redis_missing() -> str | None:
+    """What a :class:`RedisServer` lacks on this machine (``None`` when it can start)."""
+    return None if shutil.which("redis-server") else "redis-server is not on PATH"
+
+
+class RedisServer:
+    """Debian's ``redis-server`` on ``127.0.0.1:<port>``, without persistence, in a private folder.
+
+    Started in the foreground as a :class:`ServiceProcess` (stopped by its PID); ready once it answers
+    ``PING``.
+    """
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root
+        self.mark = f"{SESSION_MARK}:redis-{uuid.uuid4().hex[:6]}"
+        self.port = port or free_port()
+        self.service: ServiceProcess | None = None
+        self.timings: dict[str, float] = {}
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self, timeout: float = 30) -> RedisServer:
+        started = time.monotonic()
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise HarnessError("redis-server is not installed: apt-get install redis-server (.ci/run installs it)")
+        self.root.mkdir(parents=True, exist_ok=True)
+        argv = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        argv += ["--dir", str(self.root), "--daemonize", "no", "--protected-mode", "yes"]
+        self.service = ServiceProcess(
+            "redis", argv, log_dir=self.root / "service-logs", env=clean_environ(), mark=self.mark, cwd=self.root
+        ).start()
+        while not self.ping():
+            if not self.service.alive():
+                raise HarnessError(f"redis-server exited while starting\n{self.service.describe()}")
+            if time.monotonic() > started + timeout:
+                raise HarnessError(f"redis-server did not answer PING in {timeout:.0f} s\n{self.service.describe()}")
+            time.sleep(0.2)
+        self.timings["start"] = time.monotonic() - started
+        return self
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> list[str]:
+        """Stop the server; return the processes that needed SIGKILL."""
+        return self.service.stop() if self.service is not None else []
+
+
 # -- Airflow ------------------------------------------------------------------------------------------
 
 
@@ -705,6 +767,8 @@ class AirflowStack:
         self.postgres = PostgresCluster(self.mark) if backend == "postgres" else None
         self.extra_env = dict(extra_env or {})
         self.services: dict[str, ServiceProcess] = {}
+        #: Celery workers started with :meth:`start_celery_worker`, by name.
+        self.workers: dict[str, ServiceProcess] = {}
         self.client = AirflowClient(self.base_url, diagnostics=self.describe, health_check=self.check_running)
         self.timings: dict[str, float] = {}
 
@@ -772,6 +836,35 @@ class AirflowStack:
         self.timings["start"] = time.monotonic() - started
         return self
 
+    def start_celery_worker(
+        self, name: str, *, env: Mapping[str, str], concurrency: int = 1, timeout: float = 120
+    ) -> ServiceProcess:
+        """Start ``airflow celery worker`` (CeleryExecutor stacks) with this stack's environment plus ``env``
+        (each worker its own: a stand-in for a machine of its own); wait until it is ready.
+
+        Its PID file is its own and it serves no logs (the stack's services share one log folder).
+        """
+        argv = [str(VENV_BIN / "airflow"), "celery", "worker", "--concurrency", str(concurrency)]
+        argv += ["--celery-hostname", f"{name}@127.0.0.1", "--pid", str(self.home / f"{name}.pid")]
+        argv += ["--skip-serve-logs", "--without-gossip", "--without-mingle"]
+        worker = ServiceProcess(
+            name, argv, log_dir=self.log_dir, env={**self.env(), **env}, mark=self.mark, cwd=self.home
+        ).start()
+        self.workers[name] = worker
+        deadline = time.monotonic() + timeout
+        while f"{name}@127.0.0.1 ready" not in worker.log_tail(400):
+            if not worker.alive():
+                raise HarnessError(f"celery worker {name} exited while starting\n{worker.describe(60)}")
+            if time.monotonic() > deadline:
+                raise HarnessError(f"celery worker {name} not ready after {timeout:.0f} s\n{worker.describe(60)}")
+            time.sleep(0.5)
+        return worker
+
+    def stop_celery_worker(self, name: str) -> list[str]:
+        """Stop one Celery worker (a warm shutdown: SIGTERM, then SIGKILL what is left); return SIGKILLed ones."""
+        worker = self.workers.pop(name, None)
+        return [f"{name}: {k}" for k in worker.stop(timeout=30)] if worker is not None else []
+
     def health(self) -> dict[str, Any] | None:
         try:
             resp = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
@@ -805,7 +898,7 @@ class AirflowStack:
 
     def describe(self, lines: int = 40) -> str:
         """State and log tails of every service (and the database), for failure messages."""
-        parts = [s.describe(lines) for s in self.services.values()]
+        parts = [s.describe(lines) for s in (*self.services.values(), *self.workers.values())]
         if self.postgres is not None:
             parts.append(f"--- postgres ({self.postgres.log_path}):\n{self.postgres.log_tail(lines)}")
         return "\n".join(parts)
@@ -814,6 +907,8 @@ class AirflowStack:
         """Stop dag-processor, scheduler, api-server (in that order), then the database; return SIGKILLed ones."""
         started = time.monotonic()
         killed: list[str] = []
+        for name in list(self.workers):
+            killed += self.stop_celery_worker(name)
         for name in reversed(self.SERVICES):
             service = self.services.get(name)
             if service is not None:

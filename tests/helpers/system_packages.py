@@ -1,8 +1,8 @@
 """Tests that need a system package: skip when it is absent, naming the package and its install command.
 
 ``make test`` has to pass on a machine with Python and Java alone, so a test that needs a Debian package
-(:data:`CHROMIUM`, :data:`POSTGRESQL`) calls :func:`require` first; when the package is missing the test is
-skipped with a reason such as::
+(:data:`CHROMIUM`, :data:`POSTGRESQL`, :data:`REDIS`) calls :func:`require` first; when the package is
+missing the test is skipped with a reason such as::
 
     missing system package 'chromium': chromium is not on PATH; install it with `apt-get install chromium`
 
@@ -27,6 +27,7 @@ __all__ = [
     "CHROMIUM",
     "PACKAGES",
     "POSTGRESQL",
+    "REDIS",
     "REQUIRE_VAR",
     "SystemPackage",
     "chromium_binary",
@@ -72,10 +73,18 @@ def _postgresql_missing() -> str | None:
     return postgres_missing()
 
 
+def _redis_missing() -> str | None:
+    from tests.e2e.harness import redis_missing
+
+    return redis_missing()
+
+
 CHROMIUM = SystemPackage("chromium", _chromium_missing)
 POSTGRESQL = SystemPackage("postgresql", _postgresql_missing)
+#: The CeleryExecutor's broker in the end-to-end test of a retry on another worker.
+REDIS = SystemPackage("redis-server", _redis_missing)
 #: Every system package a test may require, by Debian name.
-PACKAGES = {package.debian: package for package in (CHROMIUM, POSTGRESQL)}
+PACKAGES = {package.debian: package for package in (CHROMIUM, POSTGRESQL, REDIS)}
 
 
 def require(package: SystemPackage) -> None:

@@ -375,3 +375,57 @@ class JoinSegments(DataFlow):
         segments = spark.sql("SELECT DISTINCT customer, IF(customer < 'cust_020', 'a', 'b') AS segment FROM orders")
         orders = spark.table("orders")
         orders.join(segments, orders["customer"] == segments["customer"]).createOrReplaceTempView("joined")
+
+
+# -- bit rot: damage inside a saved view's data that keeps every size and footer intact ----------------------
+
+
+def rot_a_data_page(copy: Path, *, sidecars: bool = True) -> Path:
+    """Flip one byte inside a data page of the largest parquet file of a saved view (its size and footer stay
+    intact, so the checks before a resume pass); return that file.
+
+    ``sidecars=False`` first removes Hadoop's ``.crc`` files (and the marker's record of them), as on a store
+    without them (object stores): then only Parquet's page checksums can find the damage.
+    """
+    part = max(part_files(copy), key=lambda f: f.stat().st_size)
+    if not sidecars:
+        for crc in copy.glob(".*.crc"):
+            crc.unlink()
+        marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+        marker["files"] = {n: size for n, size in marker["files"].items() if not n.endswith(".crc")}
+        (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # a data page, far from the footer
+    part.write_bytes(bytes(data))
+    return part
+
+
+class RotSavedCopies(DataFlow):
+    """Rot a data page of every committed saved view of ``view`` under ``data_location`` not rotted yet, and
+    append a line per run to ``journal``. Declares that it reads ``view``: when a saved view it rotted is
+    remade, it is among the components that read the damaged one, runs again, and rots the new one too."""
+
+    def __init__(self, data_location: str, view: str, journal: str) -> None:
+        self.data_location = data_location
+        self.view = view
+        self.journal = journal
+        self._rotted: set[Path] = set()
+
+    @property
+    def input_views(self) -> tuple[str, ...]:
+        return (self.view,)
+
+    @property
+    def output_views(self) -> tuple[str, ...]:
+        return ()
+
+    def run(self) -> None:
+        rotted = []
+        for marker in sorted(Path(self.data_location).glob(f"*/*/*/*/*/{COMMIT_MARKER}")):
+            if json.loads(marker.read_text(encoding="utf-8")).get("view") != self.view:
+                continue
+            if marker.parent not in self._rotted:
+                self._rotted.add(marker.parent)
+                rotted.append(str(rot_a_data_page(marker.parent)))
+        with open(self.journal, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rotted) + "\n")

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_ppf import cli
-from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER, SavedViews
+from airflow_ppf.checkpoint.saved_views import COMMIT_MARKER, SavedViewDamagedError, SavedViews
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import (
     CheckpointHooks,
@@ -39,6 +40,7 @@ from tests.spark.resume_support import (
     DropCancelledInPlace,
     JoinSegments,
     LoadOrders,
+    RotSavedCopies,
     SummarizeOrders,
     attempt,
     custom,
@@ -48,6 +50,7 @@ from tests.spark.resume_support import (
     part_files,
     read_csv,
     read_output,
+    rot_a_data_page,
     run_root,
     saved_copies,
     sql,
@@ -339,12 +342,22 @@ def test_verify_finds_damaged_copies(
         assert problem.startswith(expected), problem
 
 
+DAMAGE = r"saved view 'totals' at (?P<path>\S+/a\d+-\w+) is damaged: checksum mismatch in (?P<file>part-\S+\.parquet)"
+
+
+def recovered(state: Any, number: int) -> list[dict[str, Any]]:
+    """The ``recovered`` events of an attempt: damaged saved views remade within it."""
+    return events(attempt(state, number), "recovered")
+
+
 @pytest.mark.parametrize("sidecars", [True, False], ids=["hadoop-crc-files", "no-crc-files"])
-def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_reruns(
+def test_a_copy_damaged_inside_its_data_is_remade_within_the_attempt_that_finds_it(
     spark_session: SparkSession, orders_csv: Path, tmp_path: Path, sidecars: bool
 ) -> None:
-    """Bit rot inside a data page keeps every size and footer intact, so the checks before a resume pass;
-    the component that reads the copy fails, and the next attempt reruns the copy's producer.
+    """Bit rot inside a data page keeps every size and footer intact, so the checks before a resume pass
+    and the component that reads the copy fails. The same attempt then reruns the copy's producer (and
+    what that needs: ``paid`` was not saved, so ``paid_orders`` too, from the saved ``orders``), runs the
+    reader again and completes: ``retries=1`` is enough although a saved copy rotted.
 
     On local disks Hadoop keeps ``.crc`` files beside the data; object stores have none, and there only
     Parquet's page checksums (which saved copies are read with) stand between the damage and wrong rows.
@@ -356,35 +369,140 @@ def test_a_copy_damaged_inside_its_data_fails_its_reader_once_then_its_producer_
     store = LocalCheckpointStore(tmp_path / "checkpoints")
     assert run_attempt(spark_session, config, store, fail=True).statuses["check_before_write"] == "failed"
     ((copy,),) = [folders for key, folders in copies(store, config, ["totals"]).items() if key == "totals/totals"]
-    part = max(part_files(copy), key=lambda f: f.stat().st_size)
-    if not sidecars:  # as if written to a store without them: no .crc files, and the marker lists none
-        for crc in copy.glob(".*.crc"):
-            crc.unlink()
-        marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
-        marker["files"] = {n: size for n, size in marker["files"].items() if not n.endswith(".crc")}
-        (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
-    data = bytearray(part.read_bytes())
-    data[len(data) // 3] ^= 0xFF  # a data page, far from the footer
-    part.write_bytes(bytes(data))
+    part = rot_a_data_page(copy, sidecars=sidecars)
 
     second = run_attempt(spark_session, config, store)
 
-    assert second.statuses["totals"] == "skipped"  # its copy passed the checks
-    assert second.statuses["write_totals"] == "failed", second.statuses
+    assert second.result.status is PipelineResultStatus.SUCCESS, second.statuses
+    assert second.statuses == {
+        "read_orders": "skipped",
+        "paid_orders": "success",
+        "order_stats": "skipped",
+        "totals": "success",
+        "check_before_write": "success",
+        "write_totals": "success",
+    }
+    assert read_output(spark_session, target) == expected
     state = store.load(RUN_ID, config.name)
     assert state is not None
-    assert "totals" not in state.completed_components
-    why = "its saved view 'totals' is damaged: write_totals could not read it"
-    assert any(e.get("reason") == why for e in attempt(state, 2).events if e.get("event") == "invalidated")
+    assert state.status == "completed"
+    (event,) = recovered(state, 2)
+    match = re.fullmatch(DAMAGE, event["error"])
+    assert match, event["error"]
+    assert (match["path"], match["file"]) == (str(copy), part.name)
+    assert event["failed"] == "write_totals"
+    assert list(event["reruns"]) == ["paid_orders", "totals", "write_totals"]
+    assert event["reruns"]["totals"] == f"{event['error']}: write_totals could not read it"
+    assert event["restored_views"] == ["orders"]
+    two = attempt(state, 2)
+    assert (two.failed, two.ran) == (None, ["check_before_write", "paid_orders", "totals", "write_totals"])
+    assert two.skipped == ["read_orders", "order_stats"]
+    invalidated = {n: e["reason"] for e in events(two, "invalidated") for n in e["names"]}
+    assert invalidated["totals"].startswith(f"running again: {event['error']}")
+    # The plan the attempt followed (shown by the task's XCom summary and the CLI) says so too.
+    plan = second.hooks.plan
+    assert plan is not None
+    assert plan.reruns["totals"] == event["reruns"]["totals"]
+    assert not copy.exists()  # the run completed: its saved copies, the damaged one among them, are gone
 
-    plan = plan_resume(state, config, run_id=RUN_ID)
-    # It had finished: running it again is a rerun.
-    assert {e.name: (e.action.value, e.reason) for e in plan.entries}["totals"] == ("rerun", why)
-    third = run_attempt(spark_session, config, store)
 
-    assert third.result.status is PipelineResultStatus.SUCCESS, third.statuses
-    assert third.statuses["totals"] == "success"
+def test_a_view_made_from_a_damaged_copy_is_made_again_with_it(
+    spark_session: SparkSession, orders_csv: Path, tmp_path: Path
+) -> None:
+    """``big_customers`` (a cheap filter, not saved) ran in the attempt and still reads the damaged copy
+    lazily: rerunning ``totals`` alone would leave the sink failing again on it. It reruns too."""
+    target = tmp_path / "out" / "big"
+    config = PipelineConfig.from_dict(
+        {
+            "name": "lazy-readers",
+            "components": [
+                read_csv("read_orders", orders_csv),
+                sql("paid_orders", "SELECT * FROM orders WHERE status = 'paid'", "paid", depends_on=["read_orders"]),
+                sql(
+                    "totals",
+                    "SELECT customer, CAST(SUM(amount) AS DECIMAL(16,2)) AS revenue FROM paid GROUP BY customer",
+                    "totals",
+                    depends_on=["paid_orders"],
+                ),
+                sql("big_customers", "SELECT * FROM totals WHERE revenue > 1000", "big", depends_on=["totals"]),
+                fault("check", depends_on=["big_customers"]),
+                write_parquet("write_big", "big", target, depends_on=["check"]),
+            ],
+        }
+    )
+    expected = clean_output(spark_session, config, target)
+    shutil.rmtree(target)
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    assert run_attempt(spark_session, config, store, fail=True).statuses["check"] == "failed"
+    ((copy,),) = [folders for key, folders in copies(store, config, ["totals"]).items() if key == "totals/totals"]
+    rot_a_data_page(copy)
+
+    second = run_attempt(spark_session, config, store)
+
+    assert second.result.status is PipelineResultStatus.SUCCESS, second.statuses
     assert read_output(spark_session, target) == expected
+    (event,) = recovered(store.load(RUN_ID, config.name), 2)
+    assert event["failed"] == "write_big"
+    assert list(event["reruns"]) == ["paid_orders", "totals", "big_customers", "write_big"]
+    assert event["reruns"]["big_customers"] == "it read the damaged saved view 'totals' of totals"
+
+
+def test_a_copy_damaged_again_after_being_remade_fails_once_with_a_clear_error(
+    spark_session: SparkSession, orders_csv: Path, tmp_path: Path
+) -> None:
+    """``rot`` reads ``totals`` and rots every saved copy of it: the copy remade after the first damage is
+    rotted again, and the attempt stops there (no loop), with one error naming the copy, the file and the
+    damage; the producer is marked not done for the next attempt."""
+    target = tmp_path / "out" / "totals"
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    journal = tmp_path / "rot.jsonl"
+    config = PipelineConfig.from_dict(
+        {
+            "name": "rotting",
+            "components": [
+                read_csv("read_orders", orders_csv),
+                sql(
+                    "totals",
+                    "SELECT customer, COUNT(*) AS orders FROM orders GROUP BY customer",
+                    "totals",
+                    depends_on=["read_orders"],
+                ),
+                custom(
+                    "rot",
+                    RotSavedCopies,
+                    depends_on=["totals"],
+                    data_location=store.default_data_location(),
+                    view="totals",
+                    journal=str(journal),
+                ),
+                write_parquet("write_totals", "totals", target, depends_on=["rot"]),
+            ],
+        }
+    )
+
+    first = run_attempt(spark_session, config, store)
+
+    assert first.result.status is PipelineResultStatus.PARTIAL_SUCCESS  # the first three did finish
+    assert first.statuses == {"read_orders": "success", "totals": "success", "rot": "success", "write_totals": "failed"}
+    rotted = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    assert [len(r) for r in rotted] == [1, 1], rotted  # the first copy, then the remade one: no third round
+    ((name, error),) = first.result.failed_components
+    assert name == "write_totals"
+    assert isinstance(error, SavedViewDamagedError)
+    match = re.fullmatch(DAMAGE + r" \(damaged again after totals remade it: not retried\)", str(error))
+    assert match, str(error)
+    assert str(Path(match["path"]) / match["file"]) == rotted[1][0]
+    state = store.load(RUN_ID, config.name)
+    assert state is not None
+    assert len(recovered(state, 1)) == 1
+    one = attempt(state, 1)
+    assert (one.failed, one.error_type, one.error_message) == ("write_totals", "SavedViewDamagedError", str(error))
+    assert "totals" not in state.completed_components
+    plan = plan_resume(state, config, run_id=RUN_ID)
+    assert {e.name: (e.action.value, e.reason) for e in plan.entries}["totals"] == (
+        "rerun",
+        f"{error}: write_totals could not read it",
+    )
 
 
 # -- clean-up ------------------------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from airflow_ppf.runner import (
     PipelineResultStatus,
     SimplePipelineRunner,
 )
-from airflow_ppf.runner.hooks import HOOK_METHODS, is_critical
+from airflow_ppf.runner.hooks import HOOK_METHODS, FailureRecovery, is_critical
 from airflow_ppf.runner.report import format_seconds, format_table
-from tests.helpers.components import FakeClock
+from tests.helpers.components import FLAKY_ONCE, FakeClock
 from tests.helpers.hooks import RecordingHooks
 from tests.helpers.pipelines import component, no_wait_retry, pipeline
 
@@ -412,3 +412,106 @@ def test_metrics_without_a_sink_only_collect() -> None:
 
     assert metrics.counters == {"components.succeeded": 1}
     assert metrics.component_attempts == {"a": 1}
+
+
+# --------------------------------------------------------------------------------------------------
+# recover_failure: a hook asks the runner to run components again within the run
+# --------------------------------------------------------------------------------------------------
+
+
+class Recovering(NoOpHooks):
+    """On a failure of ``failed``, ask to run ``again`` again (at most ``times`` times); or just explain it."""
+
+    def __init__(self, failed: str, again: list[str], times: int = 1, explain: str | None = None) -> None:
+        self.failed, self.again, self.times, self.explain = failed, again, times, explain
+        self.seen: list[tuple[str, frozenset[str], frozenset[str]]] = []
+
+    def recover_failure(self, recovery: FailureRecovery) -> None:
+        self.seen.append((recovery.config.name, recovery.done, recovery.ran))
+        if self.explain is not None:
+            cause = recovery.error
+            recovery.error = RuntimeError(self.explain)
+            recovery.error.__cause__ = cause
+        if recovery.config.name == self.failed and len(self.seen) <= self.times:
+            for name in self.again:
+                recovery.rerun(name, f"{name} is remade")
+
+
+def _four_steps(c: dict[str, Any]) -> PipelineConfig:
+    return pipeline(component("a"), component("b", depends_on=["a"]), c, component("d", depends_on=["c"]))
+
+
+def test_a_recovering_hook_reruns_what_it_names_then_the_failed_component_and_the_run_goes_on(
+    calls: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    config = _four_steps(component("c", depends_on=["b"], class_path=FLAKY_ONCE))
+    hook, witness = Recovering("c", ["b", "a"]), RecordingHooks()
+
+    with caplog.at_level(logging.WARNING):
+        result = SimplePipelineRunner(config, hooks=CompositeHooks(hook, witness)).run(completed_components=["a"])
+
+    assert result.status is PipelineResultStatus.SUCCESS
+    assert calls == ["run:b", "run:c", "run:a", "run:b", "run:c", "run:d"]  # in execution order, c last
+    assert statuses(result) == dict.fromkeys("abcd", ComponentStatus.SUCCESS)
+    assert hook.seen == [("c", frozenset("ab"), frozenset("b"))]
+    assert witness.names("on_component_failure") == []  # recovered: not a failure
+    assert witness.names("before_component") == ["b", "c", "a", "b", "c", "d"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert "c failed (RuntimeError: c fails on its first 1 run(s)); running again within this run: a, b, c" in messages
+    assert "a runs again: a is remade" in messages
+
+
+def test_the_runner_bounds_recoveries_even_when_a_hook_always_asks(calls: list[str]) -> None:
+    config = _four_steps(component("c", depends_on=["b"], fail_times=-1, message="still broken"))
+    witness = RecordingHooks()
+
+    result = SimplePipelineRunner(config, hooks=CompositeHooks(Recovering("c", ["b"], times=100), witness)).run()
+
+    assert result.status is PipelineResultStatus.PARTIAL_SUCCESS
+    assert calls.count("run:c") == 1 + 4  # at most one recovery per component of the pipeline
+    assert statuses(result)["c"] is ComponentStatus.FAILED
+    assert statuses(result)["d"] is ComponentStatus.NOT_RUN
+    assert witness.names("on_component_failure") == ["c"]
+
+
+def test_a_hook_may_explain_a_failure_it_does_not_recover(calls: list[str], caplog: pytest.LogCaptureFixture) -> None:
+    config = _four_steps(component("c", depends_on=["b"], fail_times=-1, message="raw error"))
+    witness = RecordingHooks()
+    hook = Recovering("other", [], explain="the saved copy of 'b' is damaged: checksum mismatch in part-0")
+
+    with caplog.at_level(logging.ERROR, logger="airflow_ppf.runner.simple_runner"):
+        result = SimplePipelineRunner(config, hooks=CompositeHooks(hook, witness)).run()
+
+    ((name, error),) = result.failed_components
+    assert (name, str(error), str(error.__cause__)) == ("c", hook.explain, "raw error")
+    assert witness.events[-2][:2] == ("on_component_failure", "c")
+    assert witness.events[-2][3] is error
+    (record,) = [r for r in caplog.records if r.name == "airflow_ppf.runner.simple_runner"]
+    assert record.getMessage() == f"Component 'c' failed: RuntimeError: {hook.explain}"
+    assert record.exc_info is None  # one clear line, no traceback
+
+
+def test_a_rerun_that_fails_leaves_the_failed_component_blocked(calls: list[str]) -> None:
+    config = pipeline(
+        component("a", fail_times=-1, message="a cannot run now"),
+        component("b", depends_on=["a"]),
+        component("c", depends_on=["b"], class_path=FLAKY_ONCE),
+        component("d", depends_on=["c"]),
+    )
+    witness = RecordingHooks()
+
+    result = SimplePipelineRunner(config, hooks=CompositeHooks(Recovering("c", ["a"]), witness)).run(
+        completed_components=["a", "b"]
+    )
+
+    assert result.status is PipelineResultStatus.PARTIAL_SUCCESS  # b stays done
+    assert calls == ["run:c", "run:a"]
+    assert statuses(result) == {
+        "a": ComponentStatus.FAILED,
+        "b": ComponentStatus.SKIPPED,
+        "c": ComponentStatus.BLOCKED,
+        "d": ComponentStatus.NOT_RUN,
+    }
+    reasons = {r.component_name: r.reason for r in result.component_results}
+    assert reasons["c"] == "blocked: 'a', run again to recover from its failure, did not finish"
+    assert witness.names("on_component_failure") == ["a"]

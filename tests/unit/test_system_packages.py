@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.system_packages import REQUIRE_VAR, SystemPackage, require, skipped_by_package
+from tests.helpers.system_packages import REDIS, REQUIRE_VAR, SystemPackage, require, skipped_by_package
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,23 @@ def test_the_switch_turns_the_skip_into_a_failure(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(REQUIRE_VAR, "1")
     with pytest.raises(pytest.fail.Exception, match=rf"apt-get install ppf-absent.*{REQUIRE_VAR}=1: required"):
         require(ABSENT)
+
+
+@pytest.mark.parametrize("required", [False, True], ids=["skips", "fails-when-required"])
+def test_without_redis_server_the_celery_test_skips_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, required: bool
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on it
+    if required:
+        monkeypatch.setenv(REQUIRE_VAR, "1")
+    else:
+        monkeypatch.delenv(REQUIRE_VAR, raising=False)
+    expected = (
+        r"^missing system package 'redis-server': redis-server is not on PATH; "
+        r"install it with `apt-get install redis-server`"
+    )
+    with pytest.raises(pytest.fail.Exception if required else pytest.skip.Exception, match=expected):
+        require(REDIS)
 
 
 SAMPLE = """

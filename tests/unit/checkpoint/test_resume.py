@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_ppf.checkpoint.saved_views import damaged_saved_view
+from airflow_ppf.checkpoint.planner import missing_on_this_worker
+from airflow_ppf.checkpoint.saved_views import damaged_saved_view, describe_damage
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import (
     CheckpointHooks,
@@ -28,6 +29,7 @@ from airflow_ppf.runner.checkpoint import (
     ResumePolicy,
     fresh_start_reason,
 )
+from airflow_ppf.spark.fs import is_network_path
 from tests.unit.checkpoint.components import read_log
 from tests.unit.checkpoint.conftest import MakeConfig
 from tests.unit.checkpoint.support import Spec
@@ -364,3 +366,79 @@ def test_cleared_task_starts_over_and_retry_resumes() -> None:
     # "Rerun from X" in the checkpoint view, then a clear to apply it: the clear resumes, honouring the edit.
     state.record_event("rerun_from", by="admin", component="b", invalidated=["b", "c"])
     assert fresh_start_reason(state, operator, attempt=3, max_tries=3) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(
+            "[FAILED_READ_FILE.NO_HINT] Encountered error while reading file "
+            "file:///d/a2-0c0ffee0/part-00000-1b2c-c000.snappy.parquet. SQLSTATE: KD001\n"
+            "Caused by: org.apache.hadoop.fs.ChecksumException: Checksum error: "
+            "file:/d/a2-0c0ffee0/part-00000-1b2c-c000.snappy.parquet at 0 exp: 1 got: 2",
+            "checksum mismatch in part-00000-1b2c-c000.snappy.parquet",
+            id="hadoop-crc",
+        ),
+        pytest.param(
+            "FAILED_READ_FILE: file:/d/a2-0c0ffee0/part-00001.parquet\n"
+            "ParquetDecodingException: could not verify page integrity, CRC checksum verification failed",
+            "checksum mismatch in part-00001.parquet",
+            id="parquet-page-crc",
+        ),
+        pytest.param(
+            "java.io.FileNotFoundException: File file:/d/a2-0c0ffee0/part-00002.parquet does not exist",
+            "part-00002.parquet is missing",
+            id="gone",
+        ),
+        pytest.param("ParquetDecodingException: Can not read value at 0", "undecodable data", id="no-file-named"),
+    ],
+)
+def test_the_damage_of_a_saved_copy_is_named_with_its_file(error: str, expected: str) -> None:
+    assert describe_damage(RuntimeError(error), "/d/a2-0c0ffee0") == expected
+
+
+MOUNTS = """\
+22 1 0:21 / / rw,relatime - overlay overlay rw
+36 22 0:53 / /mnt/shared rw,relatime shared:1 - nfs4 fileserver:/export rw,vers=4.2
+37 36 0:54 / /mnt/shared/local rw - tmpfs tmpfs rw
+38 22 0:55 / /mnt/my\\040bucket rw - fuse.s3fs s3fs rw
+"""
+
+
+@pytest.mark.parametrize(
+    ("uri", "network"),
+    [
+        ("/mnt/shared/ppf/data", True),
+        ("file:///mnt/shared/ppf", True),
+        ("/mnt/shared", True),
+        ("/mnt/shared/local/ppf", False),  # a local mount inside the shared one
+        ("/mnt/sharedx/ppf", False),
+        ("/mnt/my bucket/ppf", True),
+        ("/var/lib/ppf", False),
+        ("s3a://bucket/ppf", False),  # not a local path at all
+    ],
+)
+def test_a_path_on_a_network_mount_is_told_from_a_local_one(uri: str, network: bool) -> None:
+    assert is_network_path(uri, mountinfo=MOUNTS) is network
+
+
+def test_a_saved_copy_missing_on_another_worker_says_where_it_was_saved() -> None:
+    state = CheckpointState(run_id="r", pipeline_name="p", pipeline_fingerprint="f")
+    state.begin_attempt(
+        1, "w", pipeline_fingerprint="f", component_fingerprints={}, field_digests={}, meta={"hostname": "worker-1"}
+    )
+    record = {"view": "totals", "path": "/data/p/r/totals/totals/a1-0c0ffee0"}
+    state.record_completed("totals", 10, outputs=[record])
+    state.begin_attempt(
+        2, "w2", pipeline_fingerprint="f", component_fingerprints={}, field_digests={}, meta={"hostname": "worker-2"}
+    )
+
+    assert missing_on_this_worker(state, "totals", "totals", record, "worker-2") == (
+        "saved copy missing on this worker: attempt 1 saved view 'totals' on worker 'worker-1' at "
+        "/data/p/r/totals/totals/a1-0c0ffee0, a path on that worker's own disk, which this worker ('worker-2') "
+        "does not see"
+    )
+    assert missing_on_this_worker(state, "totals", "totals", record, "worker-1") is None  # same worker
+    assert missing_on_this_worker(state, "totals", "totals", record, None) is None
+    remote = {**record, "path": "s3a://bucket/p/r/totals/totals/a1-0c0ffee0"}
+    assert missing_on_this_worker(state, "totals", "totals", remote, "worker-2") is None
