@@ -148,5 +148,5 @@ def list_available_components(package: str) -> list[str]:
     return sorted(
         f"{package}.{name}"
         for name, obj in vars(module).items()
-        if inspect.isclass(obj) and issubclass(obj, Component) and obj is not Component and not name.startswith("_")
+        if inspect.isclass(obj) and issubclass(obj, Component) and obj is not Component
     )
