@@ -17,9 +17,13 @@ class ComponentInstantiationError(ComponentError):
 
     def __init__(self, class_path: str, cause: BaseException | None) -> None:
         self.class_path = class_path
-        self.cause = cause
         super().__init__(f"Failed to instantiate '{class_path}': {cause}")
         self.__cause__ = cause
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The underlying error, if any."""
+        return self.__cause__
 
 
 class ComponentExecutionError(ComponentError):

@@ -41,11 +41,6 @@ class ComponentLoadError(ComponentInstantiationError):
             prefix = f"component '{component}': "
         Exception.__init__(self, prefix + message)
 
-    @property  # type: ignore[override]
-    def cause(self) -> BaseException | None:
-        """The underlying error, if any."""
-        return self.__cause__
-
 
 def load_component_class(class_path: str) -> type[Any]:
     """Import the class named by ``class_path`` (``package.module.ClassName``).

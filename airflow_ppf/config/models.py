@@ -8,6 +8,7 @@ through :class:`~airflow_ppf.config.errors.ConfigError`, each with the exact pla
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import types
@@ -300,7 +301,7 @@ def _read_section(cls: type[T], data: Any, path: str, problems: list[ConfigProbl
             kind = next(a for a in kind.__args__ if a is not type(None))
         value: Any
         if hasattr(kind, "__dataclass_fields__"):
-            value = r.nested(f.name, lambda d, p, pr, k=kind: _read_section(k, d, p, pr))
+            value = r.nested(f.name, functools.partial(_read_section, kind))
         elif kind is bool:
             value = r.flag(f.name, None)
         elif kind is int or kind is float:
@@ -486,7 +487,10 @@ class SparkConfig:
         return _build(cls, values, path, problems) or cls()
 
     def to_spark_conf_dict(self) -> dict[str, str]:
-        """:meth:`to_spark_conf` plus ``spark.app.name`` and ``spark.master`` when set (pyspark-pipeline-framework's name)."""
+        """:meth:`to_spark_conf` plus ``spark.app.name`` and ``spark.master`` when they are set.
+
+        pyspark-pipeline-framework's name for the properties of a session.
+        """
         conf = {"spark.app.name": self.app_name, "spark.master": self.master}
         return {**{k: v for k, v in conf.items() if v is not None}, **self.to_spark_conf()}
 

@@ -32,7 +32,9 @@ class ResiliencePolicies:
     ``RETRY_ONLY``, ``CIRCUIT_BREAKER_ONLY``."""
 
     NONE: ResiliencePolicy = ResiliencePolicy()
-    DEFAULT: ResiliencePolicy = ResiliencePolicy(retry=RetryPolicies.DEFAULT, circuit_breaker=CircuitBreakerConfigs.DEFAULT)
+    DEFAULT: ResiliencePolicy = ResiliencePolicy(
+        retry=RetryPolicies.DEFAULT, circuit_breaker=CircuitBreakerConfigs.DEFAULT
+    )
     AGGRESSIVE: ResiliencePolicy = ResiliencePolicy(
         retry=RetryPolicies.AGGRESSIVE, circuit_breaker=CircuitBreakerConfigs.SENSITIVE
     )

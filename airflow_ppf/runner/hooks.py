@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.runner.report import describe_error, format_seconds
-
 from airflow_ppf.runner.results import PipelineResult
 
 if TYPE_CHECKING:
@@ -378,7 +377,7 @@ class LoggingHooks(NoOpHooks):
             getattr(new_state, "value", new_state),
         )
 
-    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult | None) -> None:
         if not isinstance(result, PipelineResult):  # called by hand without a result
             self.logger.info("Pipeline %r finished", config.name)
             return
@@ -453,7 +452,9 @@ class MetricsHooks(NoOpHooks):
         self.total_duration_ms = 0
         self._started = self._clock()
         if self.registry is not None:
-            self.registry.gauge("ppf.pipeline.components", float(len(config.components)), tags={"pipeline": config.name})
+            self.registry.gauge(
+                "ppf.pipeline.components", float(len(config.components)), tags={"pipeline": config.name}
+            )
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         self.component_attempts[config.name] += 1
@@ -496,7 +497,7 @@ class MetricsHooks(NoOpHooks):
             tags = {"component": component_name, "to_state": state}
             self.registry.counter("ppf.circuit_breaker.state_changes", tags=tags)
 
-    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult | None) -> None:
         self.total_duration_ms = int((self._clock() - self._started) * 1000)
         if self.registry is not None:
             tags = {"pipeline": config.name}

@@ -131,7 +131,9 @@ class CircuitBreaker:
             except Exception as exc:
                 if type(exc).__name__ == "CriticalHookError":
                     raise
-                log.warning("Circuit breaker %r: state listener raised %s: %s (ignored)", self.name, type(exc).__name__, exc)
+                log.warning(
+                    "Circuit breaker %r: state listener raised %s: %s (ignored)", self.name, type(exc).__name__, exc
+                )
 
     def reset(self) -> None:
         """Close the circuit and forget the counts."""
@@ -197,7 +199,9 @@ class CircuitBreaker:
 
 def exponential_delay(retry: RetryConfig, failed_attempt: int) -> float:
     """``initial_delay_seconds * backoff_multiplier ** (failed_attempt - 1)``, capped at ``max_delay_seconds``."""
-    return float(min(retry.max_delay_seconds, retry.initial_delay_seconds * retry.backoff_multiplier ** (failed_attempt - 1)))
+    return float(
+        min(retry.max_delay_seconds, retry.initial_delay_seconds * retry.backoff_multiplier ** (failed_attempt - 1))
+    )
 
 
 def exception_matches(error: BaseException, names: Sequence[str]) -> bool:

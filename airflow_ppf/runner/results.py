@@ -62,7 +62,7 @@ class ComponentResult:
         status: ComponentStatus | bool | None = None,
         duration_ms: int = 0,
         attempts: int | BaseException = 0,
-        error: BaseException | None = None,
+        error: BaseException | int | None = None,
         reason: str | None = None,
         *,
         success: bool | None = None,
@@ -78,8 +78,8 @@ class ComponentResult:
             if success is None:
                 raise TypeError("ComponentResult needs a status (or success=True / False)")
             status = ComponentStatus.SUCCESS if success else ComponentStatus.FAILED
-        if isinstance(attempts, BaseException):
-            raise TypeError("ComponentResult: attempts must be a number")
+        if isinstance(attempts, BaseException) or isinstance(error, int):
+            raise TypeError("ComponentResult: attempts must be a number and error an exception")
         if retries is not None:
             attempts = retries + 1
         elif success is not None and not attempts:

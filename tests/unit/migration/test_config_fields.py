@@ -64,7 +64,9 @@ def test_python_built_configs_are_checked_like_loaded_ones(build: Any, message: 
         ({"deploy_mode": "remote"}, "spark.deploy_mode", "must be one of client, cluster; got 'remote'"),
     ],
 )
-def test_loaded_configs_get_the_same_messages_at_their_place(spark: dict[str, Any], location: str, message: str) -> None:
+def test_loaded_configs_get_the_same_messages_at_their_place(
+    spark: dict[str, Any], location: str, message: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         PipelineConfig.from_dict(doc(spark=spark))
 
@@ -85,8 +87,10 @@ def test_enum_fields_behave_like_upstream_enums() -> None:
 
     assert config.environment is Environment.STAGING
     assert (config.environment == "staging", config.environment.value) == (True, "staging")
-    assert config.mode is PipelineMode.BATCH and config.mode.value == "batch"
-    assert config.spark.deploy_mode is SparkDeployMode.CLUSTER and config.spark.deploy_mode == "cluster"
+    assert config.mode is PipelineMode.BATCH
+    assert config.mode.value == "batch"
+    assert config.spark.deploy_mode is SparkDeployMode.CLUSTER
+    assert config.spark.deploy_mode == "cluster"
     assert config.components[0].component_type.value == "transformation"
     assert PipelineConfig("p", [ComponentConfig("a", STEP)], environment="prod").environment is Environment.PROD
 
@@ -95,14 +99,16 @@ def test_list_fields_equal_lists() -> None:
     comp = ComponentConfig("b", STEP, depends_on=["a"], retry=RetryConfig(retry_on_exceptions=["OSError"]))
     config = PipelineConfig("p", [ComponentConfig("a", STEP), comp])
 
-    assert comp.depends_on == ["a"] and comp.depends_on == ("a",)
+    assert comp.depends_on == ["a"]
+    assert comp.depends_on == ("a",)
     assert comp.depends_on != ["b"]
-    assert comp.retry is not None and comp.retry.retry_on_exceptions == ["OSError"]
+    assert comp.retry is not None
+    assert comp.retry.retry_on_exceptions == ["OSError"]
     assert config.components == [ComponentConfig("a", STEP), comp]
 
 
 def test_streaming_mode_is_refused_with_a_reason() -> None:
-    with pytest.raises(ConfigError, match="mode: streaming pipelines are not supported.*set it to batch"):
+    with pytest.raises(ConfigError, match=r"mode: streaming pipelines are not supported.*set it to batch"):
         PipelineConfig.from_dict(doc(mode="streaming"))
     with pytest.raises(ConfigError, match="mode: streaming pipelines are not supported"):
         PipelineConfig("p", [ComponentConfig("a", STEP)], mode=PipelineMode.STREAMING)
@@ -127,7 +133,8 @@ def test_resilience_fills_retry_and_circuit_breaker() -> None:
     assert loaded.components[0].circuit_breaker is None
 
     built = ComponentConfig("a", STEP, resilience=ResiliencePolicies.AGGRESSIVE)
-    assert built.retry is RetryPolicies.AGGRESSIVE and built.circuit_breaker is CircuitBreakerConfigs.SENSITIVE
+    assert built.retry is RetryPolicies.AGGRESSIVE
+    assert built.circuit_breaker is CircuitBreakerConfigs.SENSITIVE
     # Round trip: the policy is written out as the retry and circuit breaker it filled.
     again = PipelineConfig.from_dict(PipelineConfig("p", [built]).to_dict())
     assert again.components[0] == built
@@ -149,8 +156,10 @@ def test_hooks_and_secrets_sections_are_typed_and_warned_about(caplog: pytest.Lo
     with caplog.at_level(logging.WARNING, logger="airflow_ppf.config.models"):
         config = PipelineConfig.from_dict(data)
 
-    assert config.hooks.logging is not None and config.hooks.logging.level is LogLevel.DEBUG
-    assert config.hooks.metrics is not None and config.hooks.metrics.backend.value == "opentelemetry"
+    assert config.hooks.logging is not None
+    assert config.hooks.logging.level is LogLevel.DEBUG
+    assert config.hooks.metrics is not None
+    assert config.hooks.metrics.backend.value == "opentelemetry"
     assert config.secrets == SecretsConfig(provider="vault", vault_url="https://vault:8200")
     assert [r.getMessage() for r in caplog.records] == [
         "Pipeline 'p': hooks and secrets are kept on the config but not acted on: airflow-ppf sets up logging and "
@@ -165,13 +174,18 @@ def test_a_config_without_those_sections_warns_nothing(caplog: pytest.LogCapture
         config = PipelineConfig.from_dict(doc())
 
     assert caplog.records == []
-    assert config.hooks == HooksConfig() and config.secrets is None
+    assert config.hooks == HooksConfig()
+    assert config.secrets is None
 
 
 @pytest.mark.parametrize(
     ("section", "location", "message"),
     [
-        ({"hooks": {"metrics": {"export_interval_seconds": 0}}}, "hooks.metrics.export_interval_seconds", "must be at least 1, got 0"),
+        (
+            {"hooks": {"metrics": {"export_interval_seconds": 0}}},
+            "hooks.metrics.export_interval_seconds",
+            "must be at least 1, got 0",
+        ),
         ({"hooks": {"logging": {"level": "LOUD"}}}, "hooks.logging.level", "must be one of DEBUG, INFO, WARNING"),
         ({"hooks": {"loging": {}}}, "hooks.loging", "unknown key; did you mean 'logging'?"),
         ({"secrets": {"provider": "vault"}}, "secrets.vault_url", "is required when provider is vault"),

@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 MIGRATION_PAGE = Path(__file__).parents[3] / "docs" / "migration.md"
-ROW = re.compile(r"^\| `(?P<name>\w+)` \| (?P<old>(?:`pyspark_pipeline_framework[\w.]*`(?:, )?)+) \| `(?P<new>airflow_ppf[\w.]*)` \|$")
+ROW = re.compile(
+    r"^\| `(?P<name>\w+)` \| (?P<old>(?:`pyspark_pipeline_framework[\w.]*`(?:, )?)+)"
+    r" \| `(?P<new>airflow_ppf[\w.]*)` \|$"
+)
 
 
 def table() -> list[tuple[str, list[str], str]]:

@@ -104,16 +104,19 @@ def test_a_read_only_name_property_does_not_break_building() -> None:
     assert component.name == "named"
     assert isinstance(component, PipelineComponent)
     result = upstream_runner(pipeline(ComponentConfig("configured", f"{HERE}.Named"))).run()
-    assert result.completed_components == ["configured"] and LOG == ["run:named"]
+    assert result.completed_components == ["configured"]
+    assert LOG == ["run:named"]
 
 
 def test_component_errors_have_upstream_names() -> None:
     with pytest.raises(ComponentInstantiationError) as info:
         create_component(ComponentConfig("x", f"{HERE}.Missing"))
 
-    assert isinstance(info.value, ComponentLoadError) and isinstance(info.value, ComponentError)
+    assert isinstance(info.value, ComponentLoadError)
+    assert isinstance(info.value, ComponentError)
     assert info.value.class_path == f"{HERE}.Missing"
-    assert isinstance(Pool(), Resource) and not isinstance(Named(), Resource)
+    assert isinstance(Pool(), Resource)
+    assert not isinstance(Named(), Resource)
     assert not isinstance(Named(), ConfigurableInstance)
 
 
@@ -136,18 +139,21 @@ def test_a_resource_is_closed_once_after_its_retries_are_used_up() -> None:
     assert result.status is PipelineResultStatus.FAILURE
     assert LOG == ["open", "run", "run", "run", "close"]
     pool = result.get("pool")
-    assert pool is not None and (pool.retries, type(pool.error)) == (2, OSError)
+    assert pool is not None
+    assert (pool.retries, type(pool.error)) == (2, OSError)
 
 
 def test_a_failing_close_fails_a_successful_component_but_never_hides_a_run_error() -> None:
     ok = upstream_runner(pipeline(ComponentConfig("pool", f"{HERE}.BadClose"))).run()
     failed_close = ok.get("pool")
-    assert failed_close is not None and str(failed_close.error) == "close failed"
+    assert failed_close is not None
+    assert str(failed_close.error) == "close failed"
 
     Pool.failures = 1
     both = upstream_runner(pipeline(ComponentConfig("pool", f"{HERE}.BadClose"))).run()
     failed_run = both.get("pool")
-    assert failed_run is not None and str(failed_run.error) == "pool exhausted"
+    assert failed_run is not None
+    assert str(failed_run.error) == "pool exhausted"
 
 
 # -- runner keywords, validation, dry runs ----------------------------------------------------------
@@ -190,7 +196,9 @@ def test_validation_api() -> None:
 
     assert not checked.is_valid
     assert [(e.phase, e.component_name) for e in checked.errors] == [(ValidationPhase.TYPE_RESOLUTION, "bad")]
-    assert checked.warnings == [f"[named] '{HERE}.Named' does not implement from_config(); it is built with Named(**config)"]
+    assert checked.warnings == [
+        f"[named] '{HERE}.Named' does not implement from_config(); it is built with Named(**config)"
+    ]
     assert (built.instantiated, [e.component_name for e in built.errors]) == (["named"], ["bad"])
     assert upstream_runner(config).dry_run()[1].startswith("Cannot load 'no.such.Module': cannot import module")
 
@@ -216,7 +224,9 @@ def test_retry_executor_and_decorator() -> None:
     slept: list[float] = []
     calls: list[int] = []
     retried: list[tuple[int, str, float]] = []
-    executor = RetryExecutor(RetryConfig(max_attempts=3, initial_delay_seconds=1.0), jitter_factor=0.0, sleep_func=slept.append)
+    executor = RetryExecutor(
+        RetryConfig(max_attempts=3, initial_delay_seconds=1.0), jitter_factor=0.0, sleep_func=slept.append
+    )
 
     def flaky() -> str:
         calls.append(1)
@@ -226,7 +236,8 @@ def test_retry_executor_and_decorator() -> None:
 
     assert executor.execute(flaky, on_retry=lambda n, e, d: retried.append((n, str(e), d))) == "ok"
     assert (slept, retried) == ([1.0, 2.0], [(1, "try 1", 1.0), (2, "try 2", 2.0)])
-    assert executor.is_retryable(ValueError()) and RetryExecutor(RetryConfig(retry_on_exceptions=["KeyError"])).is_retryable(ValueError()) is False
+    assert executor.is_retryable(ValueError())
+    assert RetryExecutor(RetryConfig(retry_on_exceptions=["KeyError"])).is_retryable(ValueError()) is False
 
     @with_retry(RetryConfig(max_attempts=2, initial_delay_seconds=0), sleep_func=lambda _: None)
     def always_fails() -> None:
@@ -236,7 +247,8 @@ def test_retry_executor_and_decorator() -> None:
     calls.clear()
     with pytest.raises(ValueError, match="always"):
         always_fails()
-    assert len(calls) == 2 and always_fails.__name__ == "always_fails"
+    assert len(calls) == 2
+    assert always_fails.__name__ == "always_fails"
 
 
 def test_circuit_breaker_call_reset_and_counts() -> None:
@@ -253,13 +265,14 @@ def test_circuit_breaker_call_reset_and_counts() -> None:
         raise OSError("down")
 
     for _ in range(2):
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="down"):
             breaker.call(boom)
     now[0] = 10.0
     with pytest.raises(CircuitBreakerOpenError, match="svc") as info:
         breaker.call(lambda: 1)
 
-    assert breaker.failure_count == 2 and breaker.time_until_reset == pytest.approx(20.0)
+    assert breaker.failure_count == 2
+    assert breaker.time_until_reset == pytest.approx(20.0)
     assert info.value.time_until_reset == pytest.approx(20.0)
     breaker.reset()
     assert (breaker.state, breaker.failure_count, breaker.success_count, breaker.time_until_reset) == (
@@ -277,7 +290,7 @@ def test_a_failing_state_listener_is_logged_and_ignored(caplog: pytest.LogCaptur
         raise RuntimeError("listener broke")
 
     breaker = CircuitBreaker(CircuitBreakerConfig(failure_threshold=1), on_state_change=listener)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="down"):
         breaker.call(lambda: (_ for _ in ()).throw(OSError("down")))
 
     assert breaker.state is CircuitState.OPEN
@@ -299,7 +312,9 @@ def test_metrics_hooks_upstream_attributes() -> None:
     ticks = iter([0.0, 1.5])
     Pool.failures = 1
     metrics = MetricsHooks(clock=lambda: next(ticks))
-    config = pipeline(ComponentConfig("pool", f"{HERE}.Pool", retry=RetryConfig(max_attempts=2, initial_delay_seconds=0)))
+    config = pipeline(
+        ComponentConfig("pool", f"{HERE}.Pool", retry=RetryConfig(max_attempts=2, initial_delay_seconds=0))
+    )
 
     upstream_runner(config, hooks=metrics).run()
 

@@ -43,13 +43,16 @@ def test_the_conf_file_loads_with_upstream_fields(upstream_config: PipelineConfi
     config = upstream_config
 
     assert config.spark.connect_string == config.spark.remote == "sc://spark-connect.internal:15002"
-    assert config.environment.value == "prod" and config.environment == "prod"
+    assert config.environment.value == "prod"
+    assert config.environment == "prod"
     transform = config.get_component("transform")
     assert transform is not None
     assert transform.depends_on == ["extract"]
-    assert transform.retry is not None and transform.retry.max_attempts == 2
+    assert transform.retry is not None
+    assert transform.retry.max_attempts == 2
     assert transform.retry.retry_on_exceptions == ["ConnectionError"]
-    assert transform.circuit_breaker is not None and transform.circuit_breaker.failure_threshold == 5
+    assert transform.circuit_breaker is not None
+    assert transform.circuit_breaker.failure_threshold == 5
 
 
 def test_a_failed_run_then_a_resume_with_the_seed_flow(upstream_config: PipelineConfig, events: list[str]) -> None:
@@ -64,7 +67,8 @@ def test_a_failed_run_then_a_resume_with_the_seed_flow(upstream_config: Pipeline
     [(failed, error)] = first.failed_components
     assert (failed, type(error)) == ("transform", ConnectionError)
     transform_result = first.get("transform")
-    assert transform_result is not None and transform_result.retries == 1
+    assert transform_result is not None
+    assert transform_result.retries == 1
     # Both attempts of transform ran with its connection open; every connection was closed, once.
     assert events == [
         "open:extract",
