@@ -78,6 +78,13 @@ class BadClose(Pool):
         raise RuntimeError("close failed")
 
 
+class Where(PipelineComponent):
+    """Records where it runs, from its context."""
+
+    def run(self) -> None:
+        LOG.append(f"{self.context['environment']}:{dict(self.context.get('tags', {}))}")
+
+
 LOG: list[str] = []
 
 
@@ -118,6 +125,14 @@ def test_component_errors_have_upstream_names() -> None:
     assert isinstance(Pool(), Resource)
     assert not isinstance(Named(), Resource)
     assert not isinstance(Named(), ConfigurableInstance)
+
+
+def test_components_read_the_environment_and_tags() -> None:
+    config = PipelineConfig("p", [ComponentConfig("a", f"{HERE}.Where")], environment="staging", tags={"team": "x"})
+
+    upstream_runner(config).run()
+
+    assert LOG == ["staging:{'team': 'x'}"]
 
 
 # -- the Resource lifecycle -------------------------------------------------------------------------

@@ -7,8 +7,10 @@ and ``connect_string``, the store saves ``asdict(state)``, the runner is built w
 
 from __future__ import annotations
 
+import io
 import json
 
+from airflow_ppf.cli import main
 from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import (
     CheckpointHooks,
@@ -20,6 +22,7 @@ from airflow_ppf.runner import (
     compute_pipeline_fingerprint,
     load_checkpoint_for_resume,
 )
+from tests.unit.migration.conftest import CONF
 from tests.unit.migration.upstream_project import DictCheckpointStore, SessionWrapper, Transform
 
 RUN_ID = "run-001"
@@ -122,3 +125,12 @@ def test_components_keep_their_own_read_only_names(upstream_config: PipelineConf
         "'tests.unit.migration.upstream_project.Load' does not implement from_config(); it is built with "
         "Load(**config)",
     ]
+
+
+def test_ppf_validate_accepts_the_project() -> None:
+    out = io.StringIO()
+
+    code = main(["validate", str(CONF)], out=out)
+
+    assert code == 0, out.getvalue()
+    assert "OK: pipeline 'orders-nightly', 3 components" in out.getvalue()
