@@ -448,7 +448,6 @@ class SparkConfig:
     dynamic_allocation: bool | None = None
     log_level: str | None = None
     spark_conf: Mapping[str, str] = field(default_factory=dict)
-    connect_string: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spark_conf", _flatten_conf(self.spark_conf))
@@ -456,12 +455,7 @@ class SparkConfig:
         if self.deploy_mode is not None:
             mode = coerce_enum(SparkDeployMode, self.deploy_mode, "deploy_mode", problems, SparkDeployMode.CLIENT)
             object.__setattr__(self, "deploy_mode", mode)
-        if self.connect_string and self.remote and self.connect_string != self.remote:
-            problems.append(ConfigProblem("connect_string", "is another name for 'remote': set only one of them"))
-        url = self.remote or self.connect_string
-        object.__setattr__(self, "remote", url)
-        object.__setattr__(self, "connect_string", url)
-        if self.master and url:
+        if self.master and self.remote:
             problems.append(ConfigProblem("remote", "set either 'master' or 'remote' (Spark Connect), not both"))
         for name in ("driver_cores", "executor_cores"):
             if getattr(self, name) is not None:
@@ -483,7 +477,7 @@ class SparkConfig:
             values[name] = r.number(name, None, integer=True)
         values["dynamic_allocation"] = r.flag("dynamic_allocation", None)
         values["spark_conf"] = r.mapping("spark_conf")
-        r.reject_unknown([f.name for f in fields(cls)])
+        r.reject_unknown([*(f.name for f in fields(cls)), "connect_string"])
         return _build(cls, values, path, problems) or cls()
 
     def to_spark_conf_dict(self) -> dict[str, str]:
@@ -514,6 +508,36 @@ class SparkConfig:
         conf.update(self.spark_conf)
         return conf
 
+
+def _accept_connect_string(init: Callable[..., None]) -> Callable[..., None]:
+    """Let ``SparkConfig(connect_string=...)`` stand for ``remote=...``.
+
+    The URL is kept in ``remote`` alone (no second field), so equality and ``dataclasses.replace(spark,
+    remote=...)`` see one value; ``connect_string`` reads it back.
+    """
+
+    @functools.wraps(init)
+    def __init__(self: SparkConfig, *args: Any, connect_string: str | None = None, **kwargs: Any) -> None:
+        if connect_string is not None:
+            given = args[2] if len(args) > 2 else kwargs.get("remote")
+            if given is not None and given != connect_string:
+                raise ConfigError.single("connect_string", "is another name for 'remote': set only one of them")
+            if len(args) > 2:
+                args = (*args[:2], connect_string, *args[3:])
+            else:
+                kwargs["remote"] = connect_string
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _connect_string(self: SparkConfig) -> str | None:
+    """The Spark Connect URL, by pyspark-pipeline-framework's name (the same as ``remote``)."""
+    return self.remote
+
+
+SparkConfig.__init__ = _accept_connect_string(SparkConfig.__init__)  # type: ignore[method-assign]
+SparkConfig.connect_string = property(_connect_string)  # type: ignore[attr-defined]
 
 _NAME_MAX = 200
 
@@ -779,7 +803,7 @@ class PipelineConfig:
         spark = {
             k: v.value if isinstance(v, Enum) else v
             for k, v in _dataclass_dict(self.spark).items()
-            if v is not None and k != "connect_string" and not (k == "spark_conf" and not v)
+            if v is not None and not (k == "spark_conf" and not v)
         }
         if "spark_conf" in spark:
             spark["spark_conf"] = dict(self.spark.spark_conf)

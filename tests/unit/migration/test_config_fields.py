@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -118,6 +119,9 @@ def test_connect_string_is_the_spark_connect_url() -> None:
     spark = SparkConfig(connect_string="sc://h:15002")
 
     assert (spark.remote, spark.connect_string) == ("sc://h:15002", "sc://h:15002")
+    # One stored value: moving to a master (as the operator does for an Airflow Spark connection) drops it.
+    moved = dataclasses.replace(spark, master="spark://h:7077", remote=None)
+    assert (moved.master, moved.remote, moved.connect_string) == ("spark://h:7077", None, None)
     assert PipelineConfig.from_dict(doc(spark={"connect_string": "sc://h:15002"})).spark == spark
     with pytest.raises(ConfigError, match="connect_string: is another name for 'remote'"):
         SparkConfig(remote="sc://a:1", connect_string="sc://b:2")
