@@ -77,7 +77,6 @@ class CircuitBreaker:
         self,
         config: CircuitBreakerConfig,
         name: str = "default",
-        *,
         on_state_change: StateListener | None = None,
         clock: Callable[[], float] | None = time.monotonic,
     ) -> None:
