@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
-import math
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -164,16 +163,6 @@ class _Reader:
             return default
         return text
 
-    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
-        value = self.text(key, default)
-        if value is default or not isinstance(value, str):
-            return default
-        lowered = value.strip().lower()
-        if lowered not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
-            return default
-        return str(lowered)
-
     def flag(self, key: str, default: Any) -> Any:
         value = self._get(key)
         if value is MISSING or value is None:
@@ -185,7 +174,8 @@ class _Reader:
         self.problem(key, f"must be true or false, got {value!r}")
         return default
 
-    def number(self, key: str, default: Any, *, integer: bool = False, minimum: float | None = None) -> Any:
+    def number(self, key: str, default: Any, *, integer: bool = False) -> Any:
+        """Read a number (its value is the model's to check: :mod:`airflow_ppf.config.rules`)."""
         value = self._get(key)
         if value is MISSING or value is None:
             return default
@@ -204,12 +194,6 @@ class _Reader:
                 self.problem(key, f"must be {kind}, got {value!r}")
                 return default
             value = int(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            self.problem(key, f"must be a finite number, got {value!r}")
-            return default
-        if minimum is not None and value < minimum:
-            self.problem(key, f"must be at least {minimum:g}, got {value!r}")
-            return default
         return value
 
     def str_list(self, key: str) -> tuple[str, ...]:
