@@ -10,10 +10,11 @@ run again instead of crashing the run.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.checkpoint.dataflow import ViewIO, needed_downstream, views_to_restore
@@ -136,6 +137,7 @@ class CheckpointHooks(NoOpHooks):
         loaded_state: the stored checkpoint when the caller has loaded it already (it is then not loaded
             again); ``None`` means there is none.
         observers: told about checkpoint writes, saved and restored views (:class:`CheckpointObserver`).
+        now_func: the clock of the checkpoint's time stamps (a timezone-aware ``datetime``); default: now, UTC.
 
     A component that runs again although it was recorded as done (a rerun) is marked not done *before*
     it starts, so a crash during the rerun can never leave it looking done.
@@ -157,9 +159,13 @@ class CheckpointHooks(NoOpHooks):
         attempt_meta: Mapping[str, Any] | None = None,
         loaded_state: CheckpointState | _NotLoaded | None = _NOT_LOADED,
         observers: Sequence[object] = (),
+        now_func: Callable[[], datetime.datetime] | None = None,
     ) -> None:
         if not run_id:
             raise ValueError("run_id must not be empty")
+        if pipeline_fingerprint is not None and not pipeline_fingerprint:
+            raise ValueError("pipeline_fingerprint must not be empty (omit it to compute it from the config)")
+        self.now_func = now_func
         self.store = store
         self.run_id = run_id
         self.pipeline_fingerprint = pipeline_fingerprint
@@ -463,8 +469,16 @@ class CheckpointHooks(NoOpHooks):
         self._component_fps = compute_component_fingerprints(config)
         state = self._stored(config.name)
         self._loaded = _NOT_LOADED
+        stamp = None if self.now_func is None else self.now_func
         if state is None:
-            state = CheckpointState(run_id=self.run_id, pipeline_name=config.name, pipeline_fingerprint=fingerprint)
+            state = CheckpointState(
+                run_id=self.run_id,
+                pipeline_name=config.name,
+                pipeline_fingerprint=fingerprint,
+                created_at=stamp().isoformat() if stamp is not None else "",
+            )
+        if stamp is not None:
+            state.use_clock(lambda: stamp().isoformat())
         attempt = self.attempt if self.attempt is not None else state.attempt + 1
         plan = self.plan or self.resume_plan
         state.begin_attempt(

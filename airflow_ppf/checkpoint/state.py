@@ -26,7 +26,7 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,19 +197,34 @@ class CheckpointState:
     graph: dict[str, list[str]] = field(default_factory=dict)
     views: dict[str, dict[str, list[str] | None]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.run_id:
             raise ValueError("run_id must not be empty")
         if not self.pipeline_name:
             raise ValueError("pipeline_name must not be empty")
+        if not self.pipeline_fingerprint:
+            raise ValueError("pipeline_fingerprint must not be empty")
         if self.status not in CheckpointStatus.ALL:
-            raise ValueError(f"invalid status {self.status!r}; must be one of {', '.join(CheckpointStatus.ALL)}")
+            raise ValueError(f"Invalid status {self.status!r}; must be one of {', '.join(CheckpointStatus.ALL)}")
         self.completed_components = list(self.completed_components)
-        now = utcnow()
+        # A store written the pyspark-pipeline-framework way saves json.dumps(asdict(state)) and loads
+        # CheckpointState(**data): the nested records then arrive as plain dicts.
+        self.components = {
+            str(k): ComponentRecord.from_dict(v) if isinstance(v, dict) else v for k, v in self.components.items()
+        }
+        self.attempts = [AttemptRecord.from_dict(a) if isinstance(a, dict) else a for a in self.attempts]
+        #: Changes not yet handed to a store (a journaling store appends just these); not a field, so
+        #: ``asdict(state)`` holds only the record itself.
+        self.pending_ops: list[dict[str, Any]] = []
+        self._now: Callable[[], str] = utcnow
+        now = self._now()
         self.created_at = self.created_at or now
         self.updated_at = self.updated_at or self.created_at
+
+    def use_clock(self, now: Callable[[], str]) -> None:
+        """Time-stamp this state's changes with ``now()`` (ISO-8601 text) instead of the current UTC time."""
+        self._now = now
 
     # -- reading ----------------------------------------------------------------------------------------
 
@@ -253,7 +268,7 @@ class CheckpointState:
             self.updated_at = op["at"]
 
     def _do(self, op: dict[str, Any]) -> None:
-        op.setdefault("at", utcnow())
+        op.setdefault("at", self._now())
         self.apply(op)
         self.pending_ops.append(op)
 

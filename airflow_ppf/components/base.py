@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
     from airflow_ppf.components.datasets import DatasetDecl
 
-__all__ = ["Component", "DataFlow", "SparkSessionNotAvailableError"]
+__all__ = ["Component", "DataFlow", "PipelineComponent", "SparkSessionNotAvailableError"]
 
 
 class SparkSessionNotAvailableError(RuntimeError):
@@ -100,6 +100,10 @@ class Component(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+#: pyspark-pipeline-framework's name of :class:`Component` (the same class).
+PipelineComponent = Component
 
 
 class DataFlow(Component):

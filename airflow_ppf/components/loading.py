@@ -9,27 +9,37 @@ import inspect
 from typing import Any
 
 from airflow_ppf.components.base import Component
+from airflow_ppf.components.errors import ComponentInstantiationError
 from airflow_ppf.config.models import ComponentConfig
 
-__all__ = ["ComponentLoadError", "create_component", "load_component_class"]
+__all__ = ["ComponentLoadError", "create_component", "instantiate_component", "load_component_class"]
 
 
-class ComponentLoadError(Exception):
+class ComponentLoadError(ComponentInstantiationError):
     """A component could not be imported or built from its config.
 
-    ``location`` is the place in the pipeline config (``components[2]``), ``component`` its name.
+    ``location`` is the place in the pipeline config (``components[2]``), ``component`` its name,
+    ``class_path`` the class (when known) and ``cause`` the underlying error (when there is one).
     """
 
-    def __init__(self, message: str, *, component: str | None = None, location: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        component: str | None = None,
+        location: str | None = None,
+        class_path: str = "",
+    ) -> None:
         self.component = component
         self.location = location
         self.reason = message
+        self.class_path = class_path
         prefix = ""
         if location and component:
             prefix = f"{location} ('{component}'): "
         elif component:
             prefix = f"component '{component}': "
-        super().__init__(prefix + message)
+        Exception.__init__(self, prefix + message)
 
 
 def load_component_class(class_path: str) -> type[Any]:
@@ -38,6 +48,14 @@ def load_component_class(class_path: str) -> type[Any]:
     Raises:
         ComponentLoadError: the module does not import, the class is missing, or it has no ``run()``.
     """
+    try:
+        return _load_class(class_path)
+    except ComponentLoadError as exc:
+        exc.class_path = class_path
+        raise
+
+
+def _load_class(class_path: str) -> type[Any]:
     module_name, _, class_name = class_path.strip().rpartition(".")
     if not module_name or not class_name:
         raise ComponentLoadError(f"class_path {class_path!r} must look like 'package.module.ClassName'")
@@ -92,19 +110,25 @@ def create_component(config: ComponentConfig, *, location: str | None = None) ->
             _check_arguments(cls, params)
             component = cls(**params)
     except ComponentLoadError as exc:
-        raise ComponentLoadError(exc.reason, component=config.name, location=location) from exc.__cause__
+        raise ComponentLoadError(
+            exc.reason, component=config.name, location=location, class_path=config.class_path
+        ) from exc.__cause__
     except Exception as exc:
         raise ComponentLoadError(
             f"building {config.class_path} failed: {type(exc).__name__}: {exc}",
             component=config.name,
             location=location,
+            class_path=config.class_path,
         ) from exc
-    if isinstance(component, Component):
-        component.name = config.name
-    else:
-        with contextlib.suppress(AttributeError):
-            component._ppf_name = config.name
+    # Set the storage behind Component.name, not the attribute: a component may define `name` as a
+    # read-only property (every pyspark-pipeline-framework component does); its own name then wins.
+    with contextlib.suppress(AttributeError):
+        component._ppf_name = config.name
     return component  # type: ignore[no-any-return]
+
+
+#: pyspark-pipeline-framework's name of :func:`create_component`.
+instantiate_component = create_component
 
 
 def _check_arguments(cls: type[Any], params: dict[str, Any]) -> None:

@@ -8,25 +8,36 @@ through :class:`~airflow_ppf.config.errors.ConfigError`, each with the exact pla
 from __future__ import annotations
 
 import difflib
-import math
+import functools
+import logging
+import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from airflow_ppf.config.errors import ConfigError, ConfigProblem
 from airflow_ppf.config.graph import ancestors, descendants, find_cycle, topological_order
+from airflow_ppf.config.rules import FrozenList, at_least, coerce_enum, is_number
+from airflow_ppf.config.rules import raise_if as _raise_if
+from airflow_ppf.config.sections import HooksConfig, SecretsConfig, describe_unused_sections, section_dict
 
 __all__ = [
     "CircuitBreakerConfig",
     "ComponentConfig",
     "ComponentType",
+    "Environment",
     "MaterializePolicy",
     "PipelineConfig",
+    "PipelineMode",
+    "ResiliencePolicy",
     "RetryConfig",
     "SparkConfig",
+    "SparkDeployMode",
 ]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -51,8 +62,28 @@ class MaterializePolicy(StrEnum):
     NEVER = "never"
 
 
-ENVIRONMENTS = ("dev", "staging", "prod", "test")
-MODES = ("batch", "streaming")
+class Environment(StrEnum):
+    """Where a pipeline runs. Components read it as ``self.context["environment"]``."""
+
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+    TEST = "test"
+
+
+class PipelineMode(StrEnum):
+    """How a pipeline runs. Only ``batch`` runs here: a streaming query never finishes, so it has no
+    place in an Airflow task whose components finish one after the other."""
+
+    BATCH = "batch"
+    STREAMING = "streaming"
+
+
+class SparkDeployMode(StrEnum):
+    """``spark.deploy_mode``: where the driver runs."""
+
+    CLIENT = "client"
+    CLUSTER = "cluster"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -132,16 +163,6 @@ class _Reader:
             return default
         return text
 
-    def choice(self, key: str, choices: Sequence[str], default: str) -> str:
-        value = self.text(key, default)
-        if value is default or not isinstance(value, str):
-            return default
-        lowered = value.strip().lower()
-        if lowered not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
-            return default
-        return str(lowered)
-
     def flag(self, key: str, default: Any) -> Any:
         value = self._get(key)
         if value is MISSING or value is None:
@@ -153,7 +174,8 @@ class _Reader:
         self.problem(key, f"must be true or false, got {value!r}")
         return default
 
-    def number(self, key: str, default: Any, *, integer: bool = False, minimum: float | None = None) -> Any:
+    def number(self, key: str, default: Any, *, integer: bool = False) -> Any:
+        """Read a number (its value is the model's to check: :mod:`airflow_ppf.config.rules`)."""
         value = self._get(key)
         if value is MISSING or value is None:
             return default
@@ -172,12 +194,6 @@ class _Reader:
                 self.problem(key, f"must be {kind}, got {value!r}")
                 return default
             value = int(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            self.problem(key, f"must be a finite number, got {value!r}")
-            return default
-        if minimum is not None and value < minimum:
-            self.problem(key, f"must be at least {minimum:g}, got {value!r}")
-            return default
         return value
 
     def str_list(self, key: str) -> tuple[str, ...]:
@@ -246,11 +262,6 @@ def _flatten_conf(value: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def _raise_if(problems: list[ConfigProblem]) -> None:
-    if problems:
-        raise ConfigError(problems)
-
-
 def _build(cls: Callable[..., T], values: dict[str, Any], path: str, problems: list[ConfigProblem]) -> T | None:
     """Build a model from values read so far; its own cross-field problems are recorded under ``path``."""
     try:
@@ -258,6 +269,33 @@ def _build(cls: Callable[..., T], values: dict[str, Any], path: str, problems: l
     except ConfigError as exc:
         problems.extend(ConfigProblem(_join(path, p.location), p.message) for p in exc.problems)
         return None
+
+
+def _read_section(cls: type[T], data: Any, path: str, problems: list[ConfigProblem]) -> T | None:
+    """Read a model of plain fields (strings, numbers, flags, enums, nested models) by its type hints.
+
+    Only types are checked here; the model's own ``__post_init__`` checks the values (one set of rules).
+    """
+    r = _Reader(data, path, problems, path.rsplit(".", 1)[-1] or "section")
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        kind = hints[f.name]
+        if isinstance(kind, types.UnionType):
+            kind = next(a for a in kind.__args__ if a is not type(None))
+        value: Any
+        if hasattr(kind, "__dataclass_fields__"):
+            value = r.nested(f.name, functools.partial(_read_section, kind))
+        elif kind is bool:
+            value = r.flag(f.name, None)
+        elif kind is int or kind is float:
+            value = r.number(f.name, None, integer=kind is int)
+        else:  # str and enums (an enum's value is checked by the model)
+            value = r.text(f.name, None)
+        if value is not None:
+            values[f.name] = value
+    r.reject_unknown([f.name for f in fields(cls)])  # type: ignore[arg-type]
+    return _build(cls, values, path, problems)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -283,19 +321,20 @@ class RetryConfig:
     retry_on_exceptions: tuple[str, ...] = ("Exception",)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "retry_on_exceptions", tuple(self.retry_on_exceptions))
-        out = []
-        if self.max_attempts < 1:
-            out.append(ConfigProblem("max_attempts", "must be at least 1"))
-        if self.initial_delay_seconds < 0:
-            out.append(ConfigProblem("initial_delay_seconds", "must not be negative"))
-        if self.max_delay_seconds < self.initial_delay_seconds:
+        object.__setattr__(self, "retry_on_exceptions", FrozenList(self.retry_on_exceptions))
+        out: list[ConfigProblem] = []
+        if is_number(self.max_attempts) and not float(self.max_attempts).is_integer():
+            out.append(ConfigProblem("max_attempts", f"must be an integer, got {self.max_attempts!r}"))
+        else:
+            at_least(out, "max_attempts", self.max_attempts, 1)
+        delays_ok = at_least(out, "initial_delay_seconds", self.initial_delay_seconds, 0)
+        delays_ok &= at_least(out, "max_delay_seconds", self.max_delay_seconds, 0)
+        if delays_ok and self.max_delay_seconds < self.initial_delay_seconds:
             out.append(
                 ConfigProblem("max_delay_seconds", f"must be >= initial_delay_seconds ({self.initial_delay_seconds:g})")
             )
-        if self.backoff_multiplier < 1.0:
-            out.append(ConfigProblem("backoff_multiplier", "must be at least 1"))
-        if not 0.0 <= self.jitter <= 1.0:
+        at_least(out, "backoff_multiplier", self.backoff_multiplier, 1)
+        if at_least(out, "jitter", self.jitter, 0) and self.jitter > 1.0:
             out.append(ConfigProblem("jitter", "must be between 0 and 1"))
         _raise_if(out)
 
@@ -304,11 +343,11 @@ class RetryConfig:
         r = _Reader(data, path, problems, "retry")
         d = cls()
         values = {
-            "max_attempts": r.number("max_attempts", d.max_attempts, integer=True, minimum=1),
-            "initial_delay_seconds": r.number("initial_delay_seconds", d.initial_delay_seconds, minimum=0),
-            "max_delay_seconds": r.number("max_delay_seconds", d.max_delay_seconds, minimum=0),
-            "backoff_multiplier": r.number("backoff_multiplier", d.backoff_multiplier, minimum=1),
-            "jitter": r.number("jitter", d.jitter, minimum=0),
+            "max_attempts": r.number("max_attempts", d.max_attempts, integer=True),
+            "initial_delay_seconds": r.number("initial_delay_seconds", d.initial_delay_seconds),
+            "max_delay_seconds": r.number("max_delay_seconds", d.max_delay_seconds),
+            "backoff_multiplier": r.number("backoff_multiplier", d.backoff_multiplier),
+            "jitter": r.number("jitter", d.jitter),
             "retry_on_exceptions": r.str_list("retry_on_exceptions") or d.retry_on_exceptions,
         }
         r.reject_unknown([f.name for f in fields(cls)])
@@ -330,12 +369,10 @@ class CircuitBreakerConfig:
     half_open_max_calls: int = 1
 
     def __post_init__(self) -> None:
-        problems = []
+        problems: list[ConfigProblem] = []
         for name in ("failure_threshold", "success_threshold", "half_open_max_calls"):
-            if getattr(self, name) < 1:
-                problems.append(ConfigProblem(name, "must be at least 1"))
-        if self.timeout_seconds < 0:
-            problems.append(ConfigProblem("timeout_seconds", "must not be negative"))
+            at_least(problems, name, getattr(self, name), 1)
+        at_least(problems, "timeout_seconds", self.timeout_seconds, 0)
         _raise_if(problems)
 
     @classmethod
@@ -343,13 +380,33 @@ class CircuitBreakerConfig:
         r = _Reader(data, path, problems, "circuit_breaker")
         d = cls()
         values = {
-            "failure_threshold": r.number("failure_threshold", d.failure_threshold, integer=True, minimum=1),
-            "success_threshold": r.number("success_threshold", d.success_threshold, integer=True, minimum=1),
-            "timeout_seconds": r.number("timeout_seconds", d.timeout_seconds, minimum=0),
-            "half_open_max_calls": r.number("half_open_max_calls", d.half_open_max_calls, integer=True, minimum=1),
+            "failure_threshold": r.number("failure_threshold", d.failure_threshold, integer=True),
+            "success_threshold": r.number("success_threshold", d.success_threshold, integer=True),
+            "timeout_seconds": r.number("timeout_seconds", d.timeout_seconds),
+            "half_open_max_calls": r.number("half_open_max_calls", d.half_open_max_calls, integer=True),
         }
         r.reject_unknown([f.name for f in fields(cls)])
         return _build(cls, values, path, problems) or d
+
+
+@dataclass(frozen=True)
+class ResiliencePolicy:
+    """A component's retry and circuit breaker as one value (``resilience { retry {...} circuit_breaker {...} }``).
+
+    Setting ``resilience`` on a component fills its ``retry`` and ``circuit_breaker``; presets are in
+    :mod:`airflow_ppf.config.presets` (``ResiliencePolicies.DEFAULT``...).
+    """
+
+    retry: RetryConfig | None = None
+    circuit_breaker: CircuitBreakerConfig | None = None
+
+    @classmethod
+    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> ResiliencePolicy:
+        r = _Reader(data, path, problems, "resilience")
+        retry = r.nested("retry", RetryConfig._read)
+        breaker = r.nested("circuit_breaker", CircuitBreakerConfig._read)
+        r.reject_unknown([f.name for f in fields(cls)])
+        return cls(retry=retry, circuit_breaker=breaker)
 
 
 @dataclass(frozen=True)
@@ -357,15 +414,16 @@ class SparkConfig:
     """How to get a SparkSession. Every field is optional; unset fields leave Spark's own defaults.
 
     ``master`` is a master URL (``local[*]``, ``spark://host:7077``, ``yarn``, ``k8s://...``);
-    ``remote`` a Spark Connect URL (``sc://host:15002``). ``spark_conf`` may be nested in HOCON
-    (``spark_conf { spark.sql.shuffle.partitions: 8 }``) and is flattened to dotted keys.
+    ``remote`` a Spark Connect URL (``sc://host:15002``), also read as ``connect_string`` (the name
+    pyspark-pipeline-framework gives it; both attributes hold the same URL). ``spark_conf`` may be nested
+    in HOCON (``spark_conf { spark.sql.shuffle.partitions: 8 }``) and is flattened to dotted keys.
     These settings never invalidate a checkpoint: they tune *how* a pipeline runs, not what it computes.
     """
 
     app_name: str | None = None
     master: str | None = None
     remote: str | None = None
-    deploy_mode: str | None = None
+    deploy_mode: SparkDeployMode | None = None
     driver_memory: str | None = None
     driver_cores: int | None = None
     executor_memory: str | None = None
@@ -377,22 +435,42 @@ class SparkConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spark_conf", _flatten_conf(self.spark_conf))
+        problems: list[ConfigProblem] = []
+        if self.deploy_mode is not None:
+            mode = coerce_enum(SparkDeployMode, self.deploy_mode, "deploy_mode", problems, SparkDeployMode.CLIENT)
+            object.__setattr__(self, "deploy_mode", mode)
         if self.master and self.remote:
-            raise ConfigError.single("remote", "set either 'master' or 'remote' (Spark Connect), not both")
+            problems.append(ConfigProblem("remote", "set either 'master' or 'remote' (Spark Connect), not both"))
+        for name in ("driver_cores", "executor_cores"):
+            if getattr(self, name) is not None:
+                at_least(problems, name, getattr(self, name), 1)
+        if self.num_executors is not None:
+            # With dynamic allocation the executor count is Spark's to decide; 0 is its usual floor.
+            at_least(problems, "num_executors", self.num_executors, 0 if self.dynamic_allocation else 1)
+        _raise_if(problems)
 
     @classmethod
     def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> SparkConfig:
         r = _Reader(data, path, problems, "spark")
         values: dict[str, Any] = {}
-        for name in ("app_name", "master", "remote", "driver_memory", "executor_memory", "log_level"):
+        for name in ("app_name", "master", "remote", "connect_string", "driver_memory", "executor_memory"):
             values[name] = r.text(name, None)
-        values["deploy_mode"] = r.choice("deploy_mode", ("client", "cluster"), "") or None
+        values["log_level"] = r.text("log_level", None)
+        values["deploy_mode"] = r.text("deploy_mode", None)
         for name in ("driver_cores", "executor_cores", "num_executors"):
-            values[name] = r.number(name, None, integer=True, minimum=1)
+            values[name] = r.number(name, None, integer=True)
         values["dynamic_allocation"] = r.flag("dynamic_allocation", None)
         values["spark_conf"] = r.mapping("spark_conf")
-        r.reject_unknown([f.name for f in fields(cls)])
+        r.reject_unknown([*(f.name for f in fields(cls)), "connect_string"])
         return _build(cls, values, path, problems) or cls()
+
+    def to_spark_conf_dict(self) -> dict[str, str]:
+        """:meth:`to_spark_conf` plus ``spark.app.name`` and ``spark.master`` when they are set.
+
+        pyspark-pipeline-framework's name for the properties of a session.
+        """
+        conf = {"spark.app.name": self.app_name, "spark.master": self.master}
+        return {**{k: v for k, v in conf.items() if v is not None}, **self.to_spark_conf()}
 
     def to_spark_conf(self) -> dict[str, str]:
         """Return the Spark properties these settings stand for (only the ones that were set)."""
@@ -414,6 +492,36 @@ class SparkConfig:
         conf.update(self.spark_conf)
         return conf
 
+
+def _accept_connect_string(init: Callable[..., None]) -> Callable[..., None]:
+    """Let ``SparkConfig(connect_string=...)`` stand for ``remote=...``.
+
+    The URL is kept in ``remote`` alone (no second field), so equality and ``dataclasses.replace(spark,
+    remote=...)`` see one value; ``connect_string`` reads it back.
+    """
+
+    @functools.wraps(init)
+    def __init__(self: SparkConfig, *args: Any, connect_string: str | None = None, **kwargs: Any) -> None:
+        if connect_string is not None:
+            given = args[2] if len(args) > 2 else kwargs.get("remote")
+            if given is not None and given != connect_string:
+                raise ConfigError.single("connect_string", "is another name for 'remote': set only one of them")
+            if len(args) > 2:
+                args = (*args[:2], connect_string, *args[3:])
+            else:
+                kwargs["remote"] = connect_string
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _connect_string(self: SparkConfig) -> str | None:
+    """The Spark Connect URL, by pyspark-pipeline-framework's name (the same as ``remote``)."""
+    return self.remote
+
+
+SparkConfig.__init__ = _accept_connect_string(SparkConfig.__init__)  # type: ignore[method-assign]
+SparkConfig.connect_string = property(_connect_string)  # type: ignore[attr-defined]
 
 _NAME_MAX = 200
 
@@ -437,6 +545,8 @@ class ComponentConfig:
     ``depends_on`` names components that must finish first. A component with ``enabled = false`` is not
     run, and components that depend on it run as if that dependency were satisfied.
     ``materialize`` overrides the pipeline's materialization policy for the views this component produces.
+    ``resilience`` (a :class:`ResiliencePolicy`) is another way to set ``retry`` and ``circuit_breaker``
+    together; it fills them and cannot be combined with them.
     """
 
     name: str
@@ -449,58 +559,67 @@ class ComponentConfig:
     circuit_breaker: CircuitBreakerConfig | None = None
     materialize: MaterializePolicy | None = None
     description: str | None = None
+    # Not compared: it only fills retry and circuit_breaker, which are.
+    resilience: ResiliencePolicy | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "depends_on", tuple(self.depends_on))
-        object.__setattr__(self, "component_type", ComponentType(self.component_type))
-        if self.materialize is not None:
-            object.__setattr__(self, "materialize", MaterializePolicy(self.materialize))
+        object.__setattr__(self, "depends_on", FrozenList(self.depends_on))
         object.__setattr__(self, "config", _plain(self.config))
-        problems = []
+        problems: list[ConfigProblem] = []
+        ctype = coerce_enum(
+            ComponentType, self.component_type, "component_type", problems, ComponentType.TRANSFORMATION
+        )
+        object.__setattr__(self, "component_type", ctype)
+        if self.materialize is not None:
+            policy = coerce_enum(MaterializePolicy, self.materialize, "materialize", problems, MaterializePolicy.AUTO)
+            object.__setattr__(self, "materialize", policy)
         if not isinstance(self.name, str) or not self.name:
             problems.append(ConfigProblem("name", "must be a non-empty string"))
         elif msg := _name_problem(self.name):
             problems.append(ConfigProblem("name", msg))
         if not isinstance(self.class_path, str) or not self.class_path.strip():
             problems.append(ConfigProblem("class_path", "must be a non-empty string"))
+        elif not _looks_like_class_path(self.class_path):
+            problems.append(
+                ConfigProblem(
+                    "class_path", f"{self.class_path!r} is not a class path; write it as 'package.module.ClassName'"
+                )
+            )
+        else:
+            object.__setattr__(self, "class_path", self.class_path.strip())
+        if self.resilience is not None:
+            if self.retry is not None or self.circuit_breaker is not None:
+                problems.append(
+                    ConfigProblem("resilience", "set either 'resilience' or 'retry' / 'circuit_breaker', not both")
+                )
+            else:
+                object.__setattr__(self, "retry", self.resilience.retry)
+                object.__setattr__(self, "circuit_breaker", self.resilience.circuit_breaker)
         _raise_if(problems)
 
     @classmethod
     def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> ComponentConfig | None:
         before = len(problems)
         r = _Reader(data, path, problems, "a component")
-        name = r.text("name")
-        if isinstance(name, str) and (msg := _name_problem(name)):
-            r.problem("name", msg)
-        class_path = r.text("class_path")
-        if isinstance(class_path, str) and not _looks_like_class_path(class_path):
-            r.problem(
-                "class_path",
-                f"{class_path!r} is not a class path; write it as 'package.module.ClassName'",
-            )
-        ctype = r.choice("component_type", [t.value for t in ComponentType], ComponentType.TRANSFORMATION.value)
-        config = r.mapping("config")
-        depends_on = r.str_list("depends_on")
-        enabled = r.flag("enabled", True)
-        retry = r.nested("retry", RetryConfig._read)
-        breaker = r.nested("circuit_breaker", CircuitBreakerConfig._read)
-        materialize = r.choice("materialize", [p.value for p in MaterializePolicy], "") or None
-        description = r.text("description", None, allow_empty=True)
+        values = {
+            "name": r.text("name"),
+            "class_path": r.text("class_path"),
+            "component_type": r.text("component_type", ComponentType.TRANSFORMATION.value),
+            "config": r.mapping("config"),
+            "depends_on": r.str_list("depends_on"),
+            "enabled": r.flag("enabled", True),
+            "retry": r.nested("retry", RetryConfig._read),
+            "circuit_breaker": r.nested("circuit_breaker", CircuitBreakerConfig._read),
+            "resilience": r.nested("resilience", ResiliencePolicy._read),
+            "materialize": r.text("materialize", None),
+            "description": r.text("description", None, allow_empty=True),
+        }
         r.reject_unknown([f.name for f in fields(cls)])
-        if len(problems) > before:
+        if not all(isinstance(values[key], str) for key in ("name", "class_path")):
             return None
-        return cls(
-            name=name,
-            class_path=class_path.strip(),
-            component_type=ComponentType(ctype),
-            config=config,
-            depends_on=depends_on,
-            enabled=enabled,
-            retry=retry,
-            circuit_breaker=breaker,
-            materialize=MaterializePolicy(materialize) if materialize else None,
-            description=description,
-        )
+        # Built even after type problems (their fields fell back to defaults) so the value rules report too.
+        component = _build(cls, values, path, problems)
+        return component if len(problems) == before else None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict that :meth:`PipelineConfig.from_dict` reads back to an equal config."""
@@ -545,21 +664,38 @@ class PipelineConfig:
     components: tuple[ComponentConfig, ...]
     version: str = "1.0.0"
     spark: SparkConfig = field(default_factory=SparkConfig)
-    environment: str = "dev"
-    mode: str = "batch"
+    environment: Environment = Environment.DEV
+    mode: PipelineMode = PipelineMode.BATCH
     materialize: MaterializePolicy = MaterializePolicy.AUTO
     tags: Mapping[str, str] = field(default_factory=dict)
-    hooks: Mapping[str, Any] = field(default_factory=dict)
-    secrets: Mapping[str, Any] | None = None
+    hooks: HooksConfig = field(default_factory=HooksConfig)
+    secrets: SecretsConfig | None = None
     description: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "components", tuple(self.components))
-        object.__setattr__(self, "materialize", MaterializePolicy(self.materialize))
+        object.__setattr__(self, "components", FrozenList(self.components))
         object.__setattr__(self, "spark", self.spark or SparkConfig())
+        object.__setattr__(self, "hooks", self.hooks or HooksConfig())
+        object.__setattr__(self, "tags", {str(k): str(v) for k, v in (self.tags or {}).items()})
         problems: list[ConfigProblem] = []
+        policy = coerce_enum(MaterializePolicy, self.materialize, "materialize", problems, MaterializePolicy.AUTO)
+        object.__setattr__(self, "materialize", policy)
+        env = coerce_enum(Environment, self.environment, "environment", problems, Environment.DEV)
+        object.__setattr__(self, "environment", env)
+        mode = coerce_enum(PipelineMode, self.mode, "mode", problems, PipelineMode.BATCH)
+        object.__setattr__(self, "mode", mode)
+        if mode is PipelineMode.STREAMING:
+            problems.append(
+                ConfigProblem(
+                    "mode",
+                    "streaming pipelines are not supported: airflow-ppf runs batch components one after the "
+                    "other inside an Airflow task and resumes them by checkpoint; remove 'mode' or set it to batch",
+                )
+            )
         if not isinstance(self.name, str) or not self.name.strip():
             problems.append(ConfigProblem("name", "must be a non-empty string"))
+        if not isinstance(self.version, str) or not self.version.strip():
+            problems.append(ConfigProblem("version", "must be a non-empty string"))
         problems.extend(_graph_problems([(c.name, c.depends_on) for c in self.components]))
         _raise_if(problems)
 
@@ -577,12 +713,12 @@ class PipelineConfig:
         name = r.text("name")
         version = r.text("version", "1.0.0")
         spark = r.nested("spark", SparkConfig._read) or SparkConfig()
-        environment = r.choice("environment", ENVIRONMENTS, "dev")
-        mode = r.choice("mode", MODES, "batch")
-        materialize = r.choice("materialize", [p.value for p in MaterializePolicy], "auto")
+        environment = r.text("environment", Environment.DEV.value)
+        mode = r.text("mode", PipelineMode.BATCH.value)
+        materialize = r.text("materialize", MaterializePolicy.AUTO.value)
         tags = {k: str(v) for k, v in r.mapping("tags").items()}
-        hooks = r.mapping("hooks")
-        secrets = r.mapping("secrets") or None
+        hooks = r.nested("hooks", lambda d, p, pr: _read_section(HooksConfig, d, p, pr)) or HooksConfig()
+        secrets = r.nested("secrets", lambda d, p, pr: _read_section(SecretsConfig, d, p, pr))
         description = r.text("description", None, allow_empty=True)
         raw_components = r.require("components")
         components: list[ComponentConfig] = []
@@ -605,7 +741,7 @@ class PipelineConfig:
             components=tuple(components),
             environment=environment,
             mode=mode,
-            materialize=MaterializePolicy(materialize),
+            materialize=materialize,
             tags=tags,
             hooks=hooks,
             secrets=secrets,
@@ -614,6 +750,9 @@ class PipelineConfig:
         pipeline = _build(cls, values, "", problems)
         if pipeline is None:
             raise ConfigError(problems, source=source)
+        unused = describe_unused_sections(pipeline.hooks, pipeline.secrets)
+        if unused:
+            log.warning("Pipeline %r%s: %s", pipeline.name, f" ({source})" if source else "", unused)
         return pipeline
 
     @classmethod
@@ -646,7 +785,9 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict that :meth:`from_dict` reads back to an equal config."""
         spark = {
-            k: v for k, v in _dataclass_dict(self.spark).items() if v is not None and not (k == "spark_conf" and not v)
+            k: v.value if isinstance(v, Enum) else v
+            for k, v in _dataclass_dict(self.spark).items()
+            if v is not None and not (k == "spark_conf" and not v)
         }
         if "spark_conf" in spark:
             spark["spark_conf"] = dict(self.spark.spark_conf)
@@ -654,17 +795,17 @@ class PipelineConfig:
             "name": self.name,
             "version": self.version,
             "spark": spark,
-            "environment": self.environment,
-            "mode": self.mode,
+            "environment": self.environment.value,
+            "mode": self.mode.value,
             "materialize": self.materialize.value,
             "components": [c.to_dict() for c in self.components],
         }
         if self.tags:
             out["tags"] = dict(self.tags)
-        if self.hooks:
-            out["hooks"] = _plain(self.hooks)
+        if self.hooks != HooksConfig():
+            out["hooks"] = section_dict(self.hooks)
         if self.secrets is not None:
-            out["secrets"] = _plain(self.secrets)
+            out["secrets"] = section_dict(self.secrets)
         if self.description is not None:
             out["description"] = self.description
         return out

@@ -15,13 +15,30 @@ from airflow_ppf.runner.hooks import (
     CompositeHooks,
     CriticalHookError,
     LoggingHooks,
+    MeterRegistry,
     MetricsHooks,
     NoOpHooks,
     PipelineHooks,
 )
-from airflow_ppf.runner.resilience import CircuitBreakerOpenError, CircuitState
+from airflow_ppf.runner.resilience import (
+    CircuitBreaker,
+    CircuitBreakerOpenError,
+    CircuitState,
+    RetryExecutor,
+    with_retry,
+)
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
 from airflow_ppf.runner.simple_runner import SimplePipelineRunner
+from airflow_ppf.runner.validation import (
+    DryRunResult,
+    ValidationError,
+    ValidationPhase,
+    ValidationResult,
+    dry_run,
+    list_available_components,
+    validate_component_class,
+    validate_pipeline,
+)
 
 if TYPE_CHECKING:
     from airflow_ppf.checkpoint import (
@@ -68,15 +85,18 @@ __all__ = [
     "CheckpointHooks",
     "CheckpointState",
     "CheckpointStore",
+    "CircuitBreaker",
     "CircuitBreakerOpenError",
     "CircuitState",
     "ComponentResult",
     "ComponentStatus",
     "CompositeHooks",
     "CriticalHookError",
+    "DryRunResult",
     "InMemoryCheckpointStore",
     "LocalCheckpointStore",
     "LoggingHooks",
+    "MeterRegistry",
     "MetricsHooks",
     "NoOpHooks",
     "PipelineConfigChangedError",
@@ -84,8 +104,17 @@ __all__ = [
     "PipelineResult",
     "PipelineResultStatus",
     "ResumePlan",
+    "RetryExecutor",
     "SimplePipelineRunner",
+    "ValidationError",
+    "ValidationPhase",
+    "ValidationResult",
     "compute_pipeline_fingerprint",
+    "dry_run",
+    "list_available_components",
     "load_checkpoint_for_resume",
     "plan_resume",
+    "validate_component_class",
+    "validate_pipeline",
+    "with_retry",
 ]

@@ -9,18 +9,19 @@ declared there). Observer hooks (logging, metrics) that raise are logged and ign
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.runner.report import describe_error, format_seconds
+from airflow_ppf.runner.results import PipelineResult
 
 if TYPE_CHECKING:
     from airflow_ppf.components.base import Component
     from airflow_ppf.config.models import ComponentConfig, PipelineConfig
     from airflow_ppf.runner.resilience import CircuitState
-    from airflow_ppf.runner.results import PipelineResult
     from airflow_ppf.runner.simple_runner import SimplePipelineRunner
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CriticalHookError",
     "FailureRecovery",
     "LoggingHooks",
+    "MeterRegistry",
     "MetricsHooks",
     "NoOpHooks",
     "PipelineHooks",
@@ -214,8 +216,9 @@ class PipelineHooks(Protocol):
 
 
 def is_critical(hook: object) -> bool:
-    """Whether a hook's errors must fail the run."""
-    return bool(getattr(hook, "critical", False))
+    """Whether a hook's errors must fail the run (its ``critical`` attribute is ``True`` itself, so a stand-in
+    object that answers any attribute, such as a mock, stays an observer)."""
+    return getattr(hook, "critical", False) is True
 
 
 class NoOpHooks:
@@ -363,7 +366,8 @@ class LoggingHooks(NoOpHooks):
     """
 
     def __init__(self, logger: logging.Logger | Any | None = None, *, group_markers: bool = False) -> None:
-        self.logger = logger or logging.getLogger("airflow_ppf.pipeline")
+        # pyspark-pipeline-framework's logger name, so logging configuration written for it keeps working.
+        self.logger = logger or logging.getLogger("ppf.pipeline")
         self.group_markers = group_markers
         self._total = 0
 
@@ -417,7 +421,10 @@ class LoggingHooks(NoOpHooks):
             getattr(new_state, "value", new_state),
         )
 
-    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult | None) -> None:
+        if not isinstance(result, PipelineResult):  # called by hand without a result
+            self.logger.info("Pipeline %r finished", config.name)
+            return
         elapsed = result.total_duration_ms / 1000
         self.logger.info(
             "Pipeline %r %s in %s: %d ran, %d skipped, %d failed",
@@ -433,21 +440,50 @@ class LoggingHooks(NoOpHooks):
 MetricSink = Callable[[str, float, dict[str, str]], None]
 
 
+class MeterRegistry(Protocol):
+    """What :class:`MetricsHooks` records into when given ``registry=`` (pyspark-pipeline-framework's metric
+    names: ``ppf.pipeline.components``, ``ppf.pipeline.duration``, ``ppf.component.duration``,
+    ``ppf.component.failures``, ``ppf.component.retries``, ``ppf.circuit_breaker.state_changes``)."""
+
+    def counter(self, name: str, value: float = 1.0, tags: dict[str, str] | None = None) -> None: ...
+
+    def gauge(self, name: str, value: float, tags: dict[str, str] | None = None) -> None: ...
+
+    def timer(self, name: str, duration_ms: float, tags: dict[str, str] | None = None) -> None: ...
+
+
 class MetricsHooks(NoOpHooks):
     """Collect run metrics in memory and optionally forward each one to ``sink(name, value, tags)``.
 
-    Collected: ``component_duration_ms[name]``, ``component_attempts[name]``, counters
+    Collected over the hooks' life: ``component_duration_ms[name]``, ``component_attempts[name]``, counters
     (``components.succeeded/failed/skipped``, ``retries``, ``circuit_breaker.<new state>``: ``open``,
     ``half_open``, ``closed``) and ``pipeline_duration_ms``.
+
+    Per run, as pyspark-pipeline-framework names them (reset when a run starts): ``component_durations``
+    (ms per component that finished), ``component_retries`` (retries per component) and
+    ``total_duration_ms`` (measured with ``clock``, a monotonic clock in seconds). With ``registry``, the
+    same figures are recorded into it (:class:`MeterRegistry`).
     """
 
-    def __init__(self, sink: MetricSink | None = None) -> None:
+    def __init__(
+        self,
+        sink: MetricSink | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        registry: MeterRegistry | None = None,
+    ) -> None:
         self.sink = sink
         self.component_duration_ms: dict[str, int] = {}
         self.component_attempts: dict[str, int] = defaultdict(int)
         self.counters: dict[str, int] = defaultdict(int)
         self.pipeline_duration_ms: int | None = None
         self._pipeline = ""
+        self._clock = clock or time.monotonic
+        self.registry = registry
+        self.component_durations: dict[str, int] = {}
+        self.component_retries: dict[str, int] = {}
+        self.total_duration_ms = 0
+        self._started = 0.0
 
     def _emit(self, name: str, value: float, **tags: str) -> None:
         if self.sink is not None:
@@ -455,18 +491,31 @@ class MetricsHooks(NoOpHooks):
 
     def before_pipeline(self, config: PipelineConfig) -> None:
         self._pipeline = config.name
+        self.component_durations = {}
+        self.component_retries = {}
+        self.total_duration_ms = 0
+        self._started = self._clock()
+        if self.registry is not None:
+            self.registry.gauge(
+                "ppf.pipeline.components", float(len(config.components)), tags={"pipeline": config.name}
+            )
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         self.component_attempts[config.name] += 1
 
     def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
         self.component_duration_ms[config.name] = duration_ms
+        self.component_durations[config.name] = duration_ms
         self.counters["components.succeeded"] += 1
         self._emit("component.duration_ms", duration_ms, component=config.name)
+        if self.registry is not None:
+            self.registry.timer("ppf.component.duration", float(duration_ms), tags={"component": config.name})
 
     def on_component_failure(self, config: ComponentConfig, index: int, error: BaseException) -> None:
         self.counters["components.failed"] += 1
         self._emit("component.failed", 1, component=config.name, error=type(error).__name__)
+        if self.registry is not None:
+            self.registry.counter("ppf.component.failures", tags={"component": config.name})
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
         self.counters["components.skipped"] += 1
@@ -476,8 +525,11 @@ class MetricsHooks(NoOpHooks):
         self, config: ComponentConfig, attempt: int, max_attempts: int, delay_ms: int, error: BaseException
     ) -> None:
         self.component_attempts[config.name] += 1
+        self.component_retries[config.name] = self.component_retries.get(config.name, 0) + 1
         self.counters["retries"] += 1
         self._emit("component.retry", 1, component=config.name)
+        if self.registry is not None:
+            self.registry.counter("ppf.component.retries", tags={"component": config.name})
 
     def on_circuit_breaker_state_change(
         self, component_name: str, old_state: CircuitState, new_state: CircuitState
@@ -485,8 +537,17 @@ class MetricsHooks(NoOpHooks):
         state = str(getattr(new_state, "value", new_state))
         self.counters[f"circuit_breaker.{state}"] += 1
         self._emit("circuit_breaker.state_change", 1, component=component_name, state=state)
+        if self.registry is not None:
+            tags = {"component": component_name, "to_state": state}
+            self.registry.counter("ppf.circuit_breaker.state_changes", tags=tags)
 
-    def after_pipeline(self, config: PipelineConfig, result: PipelineResult) -> None:
+    def after_pipeline(self, config: PipelineConfig, result: PipelineResult | None) -> None:
+        self.total_duration_ms = int((self._clock() - self._started) * 1000)
+        if self.registry is not None:
+            tags = {"pipeline": config.name}
+            self.registry.timer("ppf.pipeline.duration", float(self.total_duration_ms), tags=tags)
+        if not isinstance(result, PipelineResult):  # called by hand without a result
+            return
         self.pipeline_duration_ms = result.total_duration_ms
         self._emit("pipeline.duration_ms", result.total_duration_ms, status=result.status.value)
 

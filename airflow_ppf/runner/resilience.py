@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import builtins
+import functools
+import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import tenacity
 
@@ -18,10 +20,17 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerOpenError",
     "CircuitState",
+    "RetryExecutor",
     "RetryingCall",
     "backoff_delay",
     "exception_matches",
+    "exponential_delay",
+    "with_retry",
 ]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class CircuitState(StrEnum):
@@ -43,6 +52,11 @@ class CircuitBreakerOpenError(RuntimeError):
             f"it lets a trial call through in {retry_in_seconds:.1f} s"
         )
 
+    @property
+    def time_until_reset(self) -> float:
+        """pyspark-pipeline-framework's name of :attr:`retry_in_seconds`."""
+        return self.retry_in_seconds
+
 
 StateListener = Callable[[CircuitState, CircuitState], None]
 
@@ -53,20 +67,23 @@ class CircuitBreaker:
     ``failure_threshold`` consecutive failures open the circuit; after ``timeout_seconds`` it turns
     half-open and lets ``half_open_max_calls`` trial calls through; ``success_threshold`` successes in a
     row close it, one failure opens it again.
+
+    Use it around any call with :meth:`call`, or step by step (:meth:`before_call`, then
+    :meth:`record_success` / :meth:`record_failure`) as the runner does. An ``on_state_change`` listener
+    that raises is logged and ignored (a critical hook's failure still fails the run).
     """
 
     def __init__(
         self,
         config: CircuitBreakerConfig,
-        name: str,
-        *,
+        name: str = "default",
         on_state_change: StateListener | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = time.monotonic,
     ) -> None:
         self.config = config
         self.name = name
         self._on_state_change = on_state_change
-        self._clock = clock
+        self._clock = clock or time.monotonic
         self._state = CircuitState.CLOSED
         self._failures = 0
         self._successes = 0
@@ -81,15 +98,61 @@ class CircuitBreaker:
             self._refresh()
             return self._state
 
+    @property
+    def failure_count(self) -> int:
+        """Consecutive failures counted while closed."""
+        return self._failures
+
+    @property
+    def success_count(self) -> int:
+        """Successes counted while half-open."""
+        return self._successes
+
+    @property
+    def time_until_reset(self) -> float:
+        """Seconds until an open circuit lets a trial call through (0 unless open)."""
+        with self._lock:
+            if self._state is not CircuitState.OPEN:
+                return 0.0
+            return max(0.0, self.config.timeout_seconds - (self._clock() - self._opened_at))
+
     def _set(self, new: CircuitState) -> None:
         old, self._state = self._state, new
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
-        if new is not CircuitState.CLOSED:
-            self._successes = 0
+        if new is CircuitState.CLOSED:
+            self._failures = 0
+        self._successes = 0
         self._half_open_calls = 0
         if old is not new and self._on_state_change is not None:
-            self._on_state_change(old, new)
+            try:
+                self._on_state_change(old, new)
+            except Exception as exc:
+                if type(exc).__name__ == "CriticalHookError":
+                    raise
+                log.warning(
+                    "Circuit breaker %r: state listener raised %s: %s (ignored)", self.name, type(exc).__name__, exc
+                )
+
+    def reset(self) -> None:
+        """Close the circuit and forget the counts."""
+        with self._lock:
+            self._set(CircuitState.CLOSED)
+
+    def call(self, func: Callable[[], T]) -> T:
+        """Call ``func`` through the breaker: refused while open, its outcome counted.
+
+        Raises:
+            CircuitBreakerOpenError: the circuit is open (or half-open with its trial calls used up).
+        """
+        self.before_call()
+        try:
+            value = func()
+        except Exception:
+            self.record_failure()
+            raise
+        self.record_success()
+        return value
 
     def _refresh(self) -> None:
         if self._state is CircuitState.OPEN and self._clock() - self._opened_at >= self.config.timeout_seconds:
@@ -133,6 +196,13 @@ class CircuitBreaker:
                 self._set(CircuitState.OPEN)
 
 
+def exponential_delay(retry: RetryConfig, failed_attempt: int) -> float:
+    """``initial_delay_seconds * backoff_multiplier ** (failed_attempt - 1)``, capped at ``max_delay_seconds``."""
+    return float(
+        min(retry.max_delay_seconds, retry.initial_delay_seconds * retry.backoff_multiplier ** (failed_attempt - 1))
+    )
+
+
 def exception_matches(error: BaseException, names: Sequence[str]) -> bool:
     """Whether ``error`` is an instance of a class named in ``names`` (subclasses match).
 
@@ -159,8 +229,7 @@ def exception_matches(error: BaseException, names: Sequence[str]) -> bool:
 
 def backoff_delay(retry: RetryConfig, failed_attempt: int, rng: random.Random | None = None) -> float:
     """Delay in seconds before the retry that follows attempt ``failed_attempt`` (1-based)."""
-    base = retry.initial_delay_seconds * retry.backoff_multiplier ** (failed_attempt - 1)
-    base = min(retry.max_delay_seconds, base)
+    base = exponential_delay(retry, failed_attempt)
     if retry.jitter:
         base *= (rng or random).uniform(1 - retry.jitter, 1 + retry.jitter)
     return max(0.0, min(retry.max_delay_seconds, base))
@@ -256,3 +325,78 @@ class RetryingCall:
             reraise=True,
         )
         return retrying(self._attempt, fn)
+
+
+class RetryExecutor:
+    """Retry any call under a :class:`RetryConfig` (pyspark-pipeline-framework's retry API, on tenacity).
+
+    The delay before retry ``n`` is :func:`exponential_delay` plus a random extra of up to
+    ``jitter_factor`` times it (``jitter_factor=0`` gives exact delays; the config's own ``jitter`` is
+    the runner's and is not used here).
+    """
+
+    def __init__(
+        self,
+        config: RetryConfig,
+        jitter_factor: float = 0.25,
+        sleep_func: Callable[[float], Any] | None = None,
+    ) -> None:
+        self._config = config
+        self.jitter_factor = jitter_factor
+        self._sleep = sleep_func or time.sleep
+
+    @property
+    def config(self) -> RetryConfig:
+        """The retry policy."""
+        return self._config
+
+    def calculate_delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` is 0 for the first retry)."""
+        base = exponential_delay(self._config, attempt + 1)
+        if self.jitter_factor > 0:
+            base += base * self.jitter_factor * random.random()
+        return base
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether ``error`` is of a class named in ``retry_on_exceptions`` (see :func:`exception_matches`)."""
+        return isinstance(error, Exception) and exception_matches(error, self._config.retry_on_exceptions)
+
+    def execute(self, func: Callable[[], T], on_retry: Callable[[int, Exception, float], Any] | None = None) -> T:
+        """Call ``func`` until it succeeds, raises an error that is not retryable, or attempts run out.
+
+        ``on_retry(failed_attempt, error, delay_seconds)`` is called before each wait (``failed_attempt``
+        counts from 1). The last error is raised as it is.
+        """
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            if on_retry is not None and state.outcome is not None and state.next_action is not None:
+                error = state.outcome.exception()
+                assert isinstance(error, Exception)
+                on_retry(state.attempt_number, error, state.next_action.sleep)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._config.max_attempts),
+            wait=lambda state: self.calculate_delay(state.attempt_number - 1),
+            retry=tenacity.retry_if_exception(self.is_retryable),
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        result: T = retrying(func)
+        return result
+
+
+def with_retry(
+    config: RetryConfig, jitter_factor: float = 0.25, sleep_func: Callable[[float], Any] | None = None
+) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a function so that each call runs under :class:`RetryExecutor`."""
+    executor = RetryExecutor(config, jitter_factor=jitter_factor, sleep_func=sleep_func)
+
+    def decorator(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            return executor.execute(lambda: func(*args, **kwargs))
+
+        return wrapper
+
+    return decorator

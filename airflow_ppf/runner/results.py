@@ -38,12 +38,15 @@ class ComponentStatus(StrEnum):
     INTERRUPTED = "interrupted"  # was running when the run was interrupted
 
 
-@dataclass
+@dataclass(init=False)
 class ComponentResult:
     """The outcome of one component.
 
     ``attempts`` counts the in-process attempts made (0 when it did not run); ``reason`` says why a
     component did not run; ``error`` is the last exception of a failed component.
+
+    Also built the way pyspark-pipeline-framework builds it: ``ComponentResult(name, success=True,
+    duration_ms=..., error=..., retries=...)`` (``success`` as the second positional argument works too).
     """
 
     component_name: str
@@ -52,6 +55,41 @@ class ComponentResult:
     attempts: int = 0
     error: BaseException | None = None
     reason: str | None = None
+
+    def __init__(
+        self,
+        component_name: str,
+        status: ComponentStatus | bool | None = None,
+        duration_ms: int = 0,
+        attempts: int | BaseException = 0,
+        error: BaseException | int | None = None,
+        reason: str | None = None,
+        *,
+        success: bool | None = None,
+        retries: int | None = None,
+    ) -> None:
+        if isinstance(status, bool):  # pyspark-pipeline-framework's order: (name, success, duration_ms, error, retries)
+            status, success = None, status
+            if isinstance(error, int) and retries is None:
+                error, retries = None, error
+            if isinstance(attempts, BaseException):
+                attempts, error = 0, attempts
+        if status is None:
+            if success is None:
+                raise TypeError("ComponentResult needs a status (or success=True / False)")
+            status = ComponentStatus.SUCCESS if success else ComponentStatus.FAILED
+        if isinstance(attempts, BaseException) or isinstance(error, int):
+            raise TypeError("ComponentResult: attempts must be a number and error an exception")
+        if retries is not None:
+            attempts = retries + 1
+        elif success is not None and not attempts:
+            attempts = 1
+        self.component_name = component_name
+        self.status = ComponentStatus(status)
+        self.duration_ms = duration_ms
+        self.attempts = attempts
+        self.error = error
+        self.reason = reason
 
     @property
     def success(self) -> bool:

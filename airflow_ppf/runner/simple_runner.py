@@ -6,13 +6,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from airflow_ppf.components.base import Component, DataFlow
 from airflow_ppf.components.loading import ComponentLoadError, create_component
+from airflow_ppf.components.protocols import Resource
 from airflow_ppf.config.errors import ConfigError, ConfigProblem
 from airflow_ppf.config.models import ComponentConfig, PipelineConfig
 from airflow_ppf.runner.hooks import (
@@ -28,7 +29,9 @@ from airflow_ppf.runner.hooks import (
 from airflow_ppf.runner.report import describe_error
 from airflow_ppf.runner.resilience import CircuitBreaker, CircuitState, RetryingCall
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
+from airflow_ppf.runner.validation import validate_component_class
 from airflow_ppf.spark.session import SparkSessionManager
+from airflow_ppf.spark.wrapper import manager_for_wrapper
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -48,9 +51,18 @@ class SimplePipelineRunner:
             on, and components downstream of a failure are reported as blocked, never run.
         spark: an existing SparkSession to use; the runner never stops a session it did not create.
         spark_manager: full control over session creation (overrides ``spark``).
-        clock: monotonic clock (tests).
-        sleep: how to wait between in-process retries (tests, cancellation).
-        context: facts about the run that components read as ``self.context`` (``run_id``, ``attempt``...).
+        spark_wrapper: an object whose ``spark`` attribute gives the session (pyspark-pipeline-framework's
+            ``SparkSessionWrapper``), read when the first Spark component runs and never stopped here.
+        clock: monotonic clock (tests); ``None`` for the default.
+        sleep: how to wait between in-process retries (tests, cancellation); ``sleep_func`` is the same.
+        validate_before_run: accepted for pyspark-pipeline-framework's code; the check cannot be turned
+            off here: every enabled component is imported and built before anything runs, and one that
+            does not load fails the run with a ``ConfigError`` naming every such component.
+        context: facts about the run that components read as ``self.context`` (``run_id``, ``attempt``...);
+            ``pipeline_name``, ``environment`` and ``tags`` come from the config.
+
+    Components that implement ``open()`` and ``close()`` (:class:`~airflow_ppf.components.Resource`) are
+    opened before their first attempt and closed once after the last one, also when they fail.
 
     The SparkSession is created only when the first :class:`DataFlow` is about to run and is kept
     across :meth:`run` calls (temp views live in it); :meth:`close` stops it if the runner created it.
@@ -64,21 +76,30 @@ class SimplePipelineRunner:
         fail_fast: bool = True,
         spark: SparkSession | None = None,
         spark_manager: SparkSessionManager | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        spark_wrapper: object | None = None,
+        clock: Callable[[], float] | None = time.monotonic,
         sleep: Callable[[float], Any] | None = None,
+        sleep_func: Callable[[float], Any] | None = None,
+        validate_before_run: bool = True,
         context: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
-        self.context: Mapping[str, Any] = MappingProxyType({"pipeline_name": config.name, **(context or {})})
+        facts: dict[str, Any] = {"pipeline_name": config.name, "environment": str(config.environment)}
+        if config.tags:
+            facts["tags"] = MappingProxyType(dict(config.tags))
+        self.context: Mapping[str, Any] = MappingProxyType({**facts, **(context or {})})
         self.user_hooks = hooks or NoOpHooks()
         self._hooks = (
             self.user_hooks if isinstance(self.user_hooks, CompositeHooks) else CompositeHooks(self.user_hooks)
         )
         self.fail_fast = fail_fast
+        if spark_manager is None and spark_wrapper is not None:
+            spark_manager = manager_for_wrapper(spark_wrapper, config.spark)
         self.spark_manager = spark_manager or SparkSessionManager(config.spark, session=spark, app_name=config.name)
-        self._clock = clock
+        self._clock = clock or time.monotonic
         self._cancel = threading.Event()
-        self._sleep = sleep or self._interruptible_sleep
+        self._sleep = sleep or sleep_func or self._interruptible_sleep
+        self._validate_before_run = validate_before_run  # always on: see build_components()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._current: Component | None = None
         self.listeners: list[ComponentRunListener] = []
@@ -122,6 +143,22 @@ class SimplePipelineRunner:
         """All components (disabled ones included) in the order they run."""
         by_name = {c.name: c for c in self.config.components}
         return [by_name[name] for name in self.config.get_execution_order()]
+
+    def dry_run(self) -> list[str]:
+        """Check every enabled component's class without running anything; return the notes and problems.
+
+        An empty list means every class loads and has ``from_config``; a class that cannot be loaded gives
+        ``Cannot load '<class_path>': <why>``.
+        """
+        notes: list[str] = []
+        for comp in self.config.components:
+            if not comp.enabled:
+                continue
+            try:
+                notes.extend(validate_component_class(comp.class_path))
+            except ComponentLoadError as exc:
+                notes.append(f"Cannot load '{comp.class_path}': {exc.reason}")
+        return notes
 
     def build_components(self, names: Collection[str]) -> dict[str, Component]:
         """Import and build the named components, reporting every failure at once.
@@ -340,7 +377,8 @@ class SimplePipelineRunner:
         try:
             for listener in self.listeners:
                 listener.before_run(comp, component)
-            call(attempt)
+            with _opened(component):
+                call(attempt)
             for listener in self.listeners:
                 listener.after_success(comp, component)
         except CriticalHookError:
@@ -413,6 +451,28 @@ class SimplePipelineRunner:
             breaker = CircuitBreaker(comp.circuit_breaker, comp.name, on_state_change=changed, clock=self._clock)
             self._breakers[comp.name] = breaker
         return breaker
+
+
+@contextlib.contextmanager
+def _opened(component: Component) -> Iterator[None]:
+    """Open a :class:`Resource` component around its attempts and close it once after them.
+
+    ``close()`` runs after a failure too; when it then fails as well, the component's own error is kept
+    (and the close failure logged). A close failure after a success fails the component.
+    """
+    if not isinstance(component, Resource):
+        yield
+        return
+    component.open()
+    try:
+        yield
+    except BaseException:
+        try:
+            component.close()
+        except Exception as exc:
+            log.warning("Closing %r after its failure failed too: %s: %s", component, type(exc).__name__, exc)
+        raise
+    component.close()
 
 
 class _RunState:

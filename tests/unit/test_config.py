@@ -191,7 +191,7 @@ ROUND_TRIP_CASES: dict[str, dict[str, Any]] = {
         "name": "full",
         "version": "2.3.4",
         "environment": "prod",
-        "mode": "streaming",
+        "mode": "batch",
         "materialize": "always",
         "description": "all the fields",
         "tags": {"team": "data", "tier": "1"},

@@ -107,8 +107,10 @@ def test_seed_style_hocon_loads_with_every_field() -> None:
     assert config.spark.executor_cores == 2
     assert config.spark.dynamic_allocation is False
     assert config.spark.spark_conf == {"spark.sql.shuffle.partitions": "16", "spark.sql.adaptive.enabled": "true"}
-    assert config.hooks == {"logging": {"level": "INFO"}}
-    assert config.secrets == {"provider": "env"}
+    assert config.hooks.logging is not None
+    assert config.hooks.logging.level == "INFO"
+    assert config.secrets is not None
+    assert config.secrets.provider == "env"
     assert config.tags == {"team": "data-eng", "priority": "1"}
 
     source, clean, sink = config.components

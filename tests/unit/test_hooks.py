@@ -27,7 +27,7 @@ from tests.helpers.components import FLAKY_ONCE, FakeClock
 from tests.helpers.hooks import RecordingHooks
 from tests.helpers.pipelines import component, no_wait_retry, pipeline
 
-PIPELINE_LOGGER = "airflow_ppf.pipeline"
+PIPELINE_LOGGER = "ppf.pipeline"
 HOOKS_LOGGER = "airflow_ppf.runner.hooks"
 
 

@@ -179,7 +179,7 @@ def _valid_doc(**changes: Any) -> bytes:
             _valid_doc(attempts=[{"started_at": "x"}]), "malformed checkpoint document", id="attempt-missing-number"
         ),
         pytest.param(_valid_doc(attempts=[{"attempt": "one"}]), "invalid literal", id="attempt-not-int"),
-        pytest.param(_valid_doc(status="exploded"), "invalid status 'exploded'", id="bad-status"),
+        pytest.param(_valid_doc(status="exploded"), "Invalid status 'exploded'", id="bad-status"),
         pytest.param(_valid_doc(schema_version="1"), "schema_version must be an integer", id="version-str"),
         pytest.param(_valid_doc(journal_seq="x"), "journal_seq must be an integer", id="journal_seq-str"),
     ],
