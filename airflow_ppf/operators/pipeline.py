@@ -27,6 +27,7 @@ __all__ = ["PipelineOperator", "pipeline_run_id"]
 OnConfigChange = Literal["restart", "partial", "fail"]
 StoreChoice = Literal["task_state", "local"]
 _CONFIG_SUFFIXES = (".conf", ".hocon", ".json", ".yaml", ".yml")
+_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"
 
 
 class PipelineOperator(BaseOperator):
@@ -144,7 +145,7 @@ class PipelineOperator(BaseOperator):
         if isinstance(source, PipelineConfig):
             return source
         if isinstance(source, Mapping):
-            return PipelineConfig.from_dict(source, source=f"task {self.task_id}")
+            return PipelineConfig.from_dict(source, source=f"task {self.task_id}", variables=variables)
         if not isinstance(source, str) or not source.strip():
             raise ConfigError.single("", "pipeline must be a file path, HOCON text, a dict or a PipelineConfig")
         text = source.strip()
@@ -189,6 +190,9 @@ class PipelineOperator(BaseOperator):
             extra.update(settings.conf)
             self.log.info("Spark from %s", settings.describe())
         extra.update({str(k): str(v) for k, v in self.spark_conf.items()})
+        if not spark.remote and _CONSOLE_PROGRESS not in {**spark.to_spark_conf(), **extra}:
+            # Spark draws its progress bar on stderr, which a task log shows as ERROR lines.
+            extra[_CONSOLE_PROGRESS] = "false"
         return SparkSessionManager(spark, app_name=f"{config.name} ({self.task_id})", extra_conf=extra)
 
     # -- execution ------------------------------------------------------------------------------------
