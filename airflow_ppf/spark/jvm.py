@@ -55,7 +55,8 @@ class _JvmStderr:
     def _pump(self, fd: int) -> None:
         with open(fd, "rb", closefd=True) as stream:
             for raw in stream:
-                line = raw.decode("utf-8", "replace").rstrip()
+                # A progress bar redraws itself after carriage returns: keep what a terminal would show.
+                line = raw.decode("utf-8", "replace").rstrip().rsplit("\r", 1)[-1]
                 if not line.strip():
                     continue
                 if line == self.STARTED:
