@@ -40,8 +40,9 @@ class PipelineOperator(BaseOperator):
     :param pipeline: a config file (HOCON ``.conf``, JSON or YAML; a relative path is resolved against the
         DAG file's folder), inline HOCON text, a dict, or a :class:`~airflow_ppf.config.PipelineConfig`.
         Templated.
-    :param pipeline_vars: values for ``${NAME}`` substitutions in the config (templated), e.g.
-        ``{"RUN_DATE": "{{ ds }}"}``. Keep them identical across tries: they are part of the fingerprint.
+    :param pipeline_vars: values of ``${NAME}`` in the config, quoted strings included (templated), e.g.
+        ``{"RUN_DATE": "{{ dag_run.run_after | ds }}"}`` (``{{ ds }}`` is undefined in manual runs).
+        Keep them identical across tries: they are part of the fingerprint.
     :param spark_conn_id: an Airflow connection of type ``spark`` (master URL) or ``spark_connect``
         (``sc://``); its ``spark.*`` extras become Spark properties. Default: the config's ``spark`` block.
         Templated (e.g. ``"{{ params.spark_conn_id }}"`` to pick a cluster per run).
