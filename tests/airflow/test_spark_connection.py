@@ -138,30 +138,17 @@ def test_a_progress_bar_asked_for_is_kept(connection: object, where: str) -> Non
 
 @pytest.mark.usefixtures("airflow_db")
 def test_a_missing_connection_fails_the_task_once_without_retries(tmp_path: object) -> None:
-    import datetime as dt
-
-    from airflow.sdk import DAG
-
-    from airflow_ppf.operators import PipelineOperator
-    from tests.airflow.conftest import register_test_dag
+    from tests.airflow.test_pipeline_operator import _dag as pipeline_dag
     from tests.helpers.components import APPEND_NAME
 
-    dag_id = f"ppf_missing_conn_{dt.datetime.now().strftime('%H%M%S%f')}"
-    register_test_dag(dag_id)
-    with DAG(
-        dag_id=dag_id,
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        default_args={"retries": 2, "retry_delay": dt.timedelta(0)},
-    ) as dag:
-        PipelineOperator(
-            task_id="pipeline",
-            spark_conn_id="ppf_no_such_connection",
-            pipeline={
-                "name": "p",
-                "components": [{"name": "a", "class_path": APPEND_NAME, "config": {"log_file": f"{tmp_path}/t"}}],
-            },
-        )
+    dag = pipeline_dag(
+        retries=2,
+        spark_conn_id="ppf_no_such_connection",
+        pipeline={
+            "name": "p",
+            "components": [{"name": "a", "class_path": APPEND_NAME, "config": {"log_file": f"{tmp_path}/t"}}],
+        },
+    )
     dag_run = dag.test()
 
     assert dag_run.state == "failed"

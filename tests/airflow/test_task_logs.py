@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.conftest import REPO, TEST_DAGS, register_test_dag, task_state
+from tests.airflow.conftest import REPO, TEST_DAGS, task_state
+from tests.airflow.test_pipeline_operator import _dag as pipeline_dag
 from tests.helpers.components import APPEND_NAME, BLOCKING, Blocking
 
 SPARK_DAG = "ppf_logs_spark"
@@ -167,22 +168,6 @@ def test_the_log_has_no_python_api_hint_and_one_plan_title_per_try(spark_run: Sp
 # -- in this process: dag.test() output through capfd ---------------------------------------------------
 
 
-def _dag(dag_id: str, retries: int, **operator_kwargs: Any) -> Any:
-    from airflow.sdk import DAG
-
-    from airflow_ppf.operators import PipelineOperator
-
-    register_test_dag(dag_id)
-    with DAG(
-        dag_id=dag_id,
-        schedule=None,
-        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        default_args={"retries": retries, "retry_delay": dt.timedelta(0)},
-    ) as dag:
-        PipelineOperator(task_id="pipeline", **operator_kwargs)
-    return dag
-
-
 @pytest.mark.usefixtures("airflow_db")
 def test_restart_mode_says_what_changed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     log = str(tmp_path / "trace.log")
@@ -198,8 +183,7 @@ def test_restart_mode_says_what_changed(tmp_path: Path, capfd: pytest.CaptureFix
           }}
         ]
     """
-    dag = _dag(
-        f"ppf_logs_restart_{dt.datetime.now().strftime('%H%M%S%f')}",
+    dag = pipeline_dag(
         retries=1,
         pipeline=pipeline,
         pipeline_vars={"TRY": "{{ ti.try_number }}"},
@@ -227,8 +211,7 @@ def test_restart_mode_says_what_changed(tmp_path: Path, capfd: pytest.CaptureFix
 def test_a_timeout_names_the_interrupted_component(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     Blocking.started.clear()
     Blocking.released.clear()
-    dag = _dag(
-        f"ppf_logs_timeout_{dt.datetime.now().strftime('%H%M%S%f')}",
+    dag = pipeline_dag(
         retries=0,
         execution_timeout=dt.timedelta(seconds=3),
         pipeline={
