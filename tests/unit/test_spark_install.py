@@ -49,3 +49,30 @@ def test_every_extra_that_brings_pyspark_pins_pandas_below_3(extra: str) -> None
     assert any(r.startswith("pyspark-client==") for r in requirements), requirements
     (pandas,) = [r for r in requirements if r.startswith("pandas")]
     assert pandas.endswith(",<3"), pandas
+
+
+FAILING_JVM = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(name)s %(message)s")
+from airflow_ppf.config.models import SparkConfig
+from airflow_ppf.spark import SparkSessionManager
+try:
+    SparkSessionManager(SparkConfig(master="local[1]", driver_memory="12zz")).get()
+except Exception as exc:
+    print("RAISED", exc)
+"""
+
+
+@pytest.mark.slow
+def test_a_driver_jvm_that_cannot_start_logs_what_it_said_at_error() -> None:
+    """Its stderr is captured (kept out of a task's stderr); when the start fails, it is the explanation."""
+    import os
+
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}
+    out = subprocess.run([sys.executable, "-c", FAILING_JVM], capture_output=True, text=True, timeout=120, env=env)
+
+    assert out.returncode == 0, out.stderr
+    assert "ERROR airflow_ppf.spark.jvm The Spark driver JVM did not start; it said:" in out.stdout, out.stdout
+    assert "Invalid maximum heap size: -Xmx12zz" in out.stdout
+    assert "RAISED [JAVA_GATEWAY_EXITED]" in out.stdout
+    assert "Invalid maximum heap size" not in out.stderr  # not written raw to the process's stderr
