@@ -20,6 +20,8 @@ __all__ = ["SparkSessionManager", "SparkUnavailableError", "check_pyspark_instal
 log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
+#: How to get pyspark with its jars (airflow-ppf is installed from a clone or a wheel: docs/installation.md).
+_INSTALL_SPARK = "from a clone: pip install './airflow-ppf[spark]', or the wheel with [spark]"
 
 
 class SparkUnavailableError(RuntimeError):
@@ -205,15 +207,15 @@ def check_pyspark_install(*, classic: bool = False) -> None:
     except ImportError as exc:
         raise SparkUnavailableError(
             f"this pipeline has Spark components but pyspark cannot be imported ({exc}); "
-            "install it with: pip install 'airflow-ppf[spark]'"
+            f"install airflow-ppf with its [spark] extra ({_INSTALL_SPARK})"
         ) from exc
     if classic and _remote_only():
         # Without this, pyspark answers a local master with Spark Connect's [CONNECT_URL_NOT_SET].
         raise SparkUnavailableError(
             "only pyspark-client is installed (the Spark Connect client, without Spark's jars), so Spark "
-            "cannot run in this process: install the full pyspark with pip install 'airflow-ppf[spark]' "
-            "(the [airflow] extra alone brings pyspark-client only), or use a Spark Connect server "
-            "(spark.remote, or a spark_connect connection)"
+            "cannot run in this process: install airflow-ppf with its [spark] extra, which brings the full "
+            f"pyspark ({_INSTALL_SPARK}; the [airflow] extra alone brings pyspark-client only), or use a "
+            "Spark Connect server (spark.remote, or a spark_connect connection)"
         )
 
 

@@ -34,7 +34,8 @@ def test_a_local_master_with_pyspark_client_only_says_to_install_the_spark_extra
 
     assert out.returncode == 0, out.stderr
     assert "only pyspark-client is installed" in out.stdout
-    assert "pip install 'airflow-ppf[spark]'" in out.stdout
+    assert "install airflow-ppf with its [spark] extra" in out.stdout
+    assert "pip install './airflow-ppf[spark]'" in out.stdout
     assert "CONNECT_URL_NOT_SET" not in out.stdout + out.stderr
 
 
