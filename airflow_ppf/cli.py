@@ -11,6 +11,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -109,14 +111,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    var_help = "a pipeline variable: ${NAME} in the config (repeatable)"
     validate = sub.add_parser("validate", help="check a pipeline config and its component classes")
     validate.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
+    validate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help=var_help)
     validate.add_argument(
         "--no-classes", action="store_true", help="check the config only, without importing component classes"
     )
 
     run = sub.add_parser("run", help="run a pipeline (and resume it from its checkpoint)")
     run.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
+    run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help=var_help)
     run.add_argument("--run-id", help="checkpoint run id (default: a new id, printed at the start)")
     run.add_argument(
         "--checkpoint-dir",
@@ -151,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     cp_show.add_argument("--pipeline", help="pipeline name (needed when the run id is used by several)")
     cp_show.add_argument("--json", action="store_true", help="print the raw checkpoint document")
     cp_show.add_argument("--config", help="also show the resume plan against this config")
+    cp_show.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help=var_help)
     cp_clear = cp_sub.add_parser("clear", help="delete a checkpoint (the next run starts from the beginning)")
     cp_clear.add_argument("run_id")
     cp_clear.add_argument("--pipeline", help="pipeline name (needed when the run id is used by several)")
@@ -161,21 +167,38 @@ def _checkpoint_dir(arg: str | None) -> Path:
     return Path(arg or os.environ.get("PPF_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR)
 
 
-def _parse_conf(pairs: Sequence[str]) -> dict[str, str]:
-    conf: dict[str, str] = {}
+def _parse_pairs(pairs: Sequence[str], option: str, *, names: re.Pattern[str] | None = None) -> dict[str, str]:
+    """``["A=1", "B=x=y"]`` → ``{"A": "1", "B": "x=y"}``; a pair without ``=`` (or a bad name) is a usage error."""
+    parsed: dict[str, str] = {}
+    what = "NAME=VALUE" if names is not None else "KEY=VALUE"
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--conf expects KEY=VALUE, got {pair!r}")
-        conf[key.strip()] = value
-    return conf
+            raise UsageError(f"{option} expects {what}, got {pair!r}")
+        if names is not None and not names.fullmatch(key.strip()):
+            raise UsageError(f"{option} {pair!r}: {key.strip()!r} is not a variable name (letters, digits, _)")
+        parsed[key.strip()] = value
+    return parsed
+
+
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _load_config(path: str, var_pairs: Sequence[str]) -> PipelineConfig:
+    """Load the config with its ``--var`` values; its folder goes on the import path (as Airflow does for a
+    DAG folder), so components defined next to it import."""
+    variables = _parse_pairs(var_pairs, "--var", names=_VAR_NAME)
+    folder = str(Path(path).resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+    return PipelineConfig.from_file(path, variables=variables)
 
 
 # -- commands -----------------------------------------------------------------------------------------
 
 
 def cmd_validate(args: argparse.Namespace, out: IO[str]) -> int:
-    config = PipelineConfig.from_file(args.config)
+    config = _load_config(args.config, args.var)
     if not args.no_classes:
         runner = SimplePipelineRunner(config)
         runner.build_components({c.name for c in config.components if c.enabled})
@@ -188,8 +211,8 @@ def cmd_validate(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
-    config = PipelineConfig.from_file(args.config)
-    extra_conf = _parse_conf(args.conf)
+    config = _load_config(args.config, args.var)
+    extra_conf = _parse_pairs(args.conf, "--conf")
     if args.master or extra_conf:
         spark = replace(
             config.spark,
@@ -247,6 +270,7 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
         out.write(
             f"\nResume with: ppf run {args.config} --run-id {run_id} --resume"
             + (f" --checkpoint-dir {args.checkpoint_dir}" if args.checkpoint_dir else "")
+            + "".join(f" --var {shlex.quote(v)}" for v in args.var)
             + "\n"
         )
     return EXIT_OK if result.success else EXIT_FAILED
@@ -298,7 +322,7 @@ def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
             return EXIT_OK
         out.write(render_checkpoint(state) + "\n")
         if args.config:
-            plan = predict_next_attempt(state, PipelineConfig.from_file(args.config))
+            plan = predict_next_attempt(state, _load_config(args.config, args.var))
             out.write("\nWhat the next attempt with --resume does:\n" + plan.format_table() + "\n")
         return EXIT_OK
     state = store.load(args.run_id, args.pipeline)

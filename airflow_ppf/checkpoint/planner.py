@@ -212,7 +212,18 @@ class ResumePlan:
         if not self.restore_ms:
             return f"saves about {net}"
         gross, restore = format_seconds(self.time_saved_gross_ms / 1000), format_seconds(self.restore_ms / 1000)
+        if self.time_saved_ms < 0:
+            return f"saves nothing: restoring saved views took {restore}, more than the {gross} of skipped work"
         return f"saves about {net}: {gross} of skipped work minus {restore} restoring saved views"
+
+    def describe_changes(self, limit: int = 3) -> str:
+        """``read: config.sql changed; clean: upstream 'read' changed`` (at most ``limit``, then a count)."""
+        parts = [f"{name}: {how}" for name, how in self.changed_components.items()]
+        more = len(parts) - limit
+        text = "; ".join(parts[:limit]) + (f"; and {more} more" if more > 0 else "")
+        if self.removed_components:
+            text += ("; " if text else "") + f"removed: {', '.join(self.removed_components)}"
+        return text
 
     def headline(self) -> str:
         """One sentence: what this attempt does."""
@@ -223,7 +234,10 @@ class ResumePlan:
         if self.fresh_start:
             return f"Run {self.run_id!r}: checkpoint of {before} found; starting from the beginning: {self.fresh_start}"
         if not self.skip:
-            why = f" because the pipeline changed ({self.mode.value})" if self.config_changed else ""
+            why = ""
+            if self.config_changed:
+                what = self.describe_changes()
+                why = f" because the pipeline changed ({self.mode.value})" + (f": {what}" if what else "")
             return f"Run {self.run_id!r}: checkpoint of {before} found; starting from the beginning{why}"
         return (
             f"Run {self.run_id!r}: resuming after {before}: skipping {len(self.skip)} of {len(active)} "
@@ -442,7 +456,8 @@ def plan_resume(
         for name in state.completed_components:
             record = state.components.get(name)
             if mode is OnConfigChange.RESTART:
-                stale[name] = "pipeline changed: starting from the beginning"
+                own = f" ({changed[name]})" if name in changed else ""
+                stale[name] = f"pipeline changed{own}: starting from the beginning"
             elif record is None or record.fingerprint != current_fps.get(name):
                 stale[name] = changed.get(name, "changed")
     if removed:
@@ -784,7 +799,7 @@ def load_checkpoint_for_resume(
     mode = OnConfigChange.FAIL if strict else OnConfigChange.PARTIAL if partial else OnConfigChange.RESTART
     plan = plan_resume(state, config, on_config_change=mode)
     if plan.config_changed:
-        what = "; ".join(f"{k}: {v}" for k, v in plan.changed_components.items()) or "components removed"
+        what = plan.describe_changes(limit=len(plan.changed_components)) or "components removed"
         action = (
             f"keeping {len(plan.skip)} unchanged completed components"
             if mode is OnConfigChange.PARTIAL

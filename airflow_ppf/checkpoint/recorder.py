@@ -266,14 +266,16 @@ class CheckpointHooks(NoOpHooks):
         # parsing its SQL, which costs a second or so in a new JVM.
         io = {name: _recorded_io(c, state, name, with_inputs=name not in skip) for name, c in components.items()}
         to_run = set(components) - skip
+        started = time.monotonic()
         if self.saved_views is not None and views_to_restore(graph, to_run, skip, io):
             # Checking and restoring saved views needs Spark anyway; started now (a failure to start it
             # fails the run here instead of passing for damaged saved views). Once it runs, SQL components
             # can tell which views they read, so only those views are checked and restored.
             runner.spark_manager.get()
+            # Starting Spark is not a cost of resuming (a fresh run starts it too); what follows is.
+            started = time.monotonic()
             for name in to_run:
                 io[name] = _recorded_io(components[name], state, name)
-        started = time.monotonic()
         settled, restorable = settle_saved_views(
             plan,
             state,

@@ -3,8 +3,10 @@
 HOCON is parsed with pyhocon: ``${VAR}`` falls back to the environment variable ``VAR`` and
 ``${?VAR}`` leaves the key out when it is unset; ``include "other.conf"`` resolves next to the file.
 
-``variables`` (e.g. ``{"RUN_DATE": "2026-11-27"}``) are substituted as ``${RUN_DATE}`` in all three
-formats; in HOCON they take precedence over environment variables of the same name.
+``variables`` (e.g. ``{"RUN_DATE": "2026-11-27"}``) take part in HOCON's own substitution (unquoted
+``${RUN_DATE}``), where they take precedence over environment variables of the same name. Inside string
+values, in all three formats and dicts, ``PipelineConfig.from_dict`` substitutes them
+(:mod:`airflow_ppf.config.variables`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ def format_for_path(path: str | Path) -> str:
 
 
 _ENV_LOCK = threading.Lock()
-_VAR = re.compile(r"\$\{\??([A-Za-z_][A-Za-z0-9_.-]*)\}")
 
 
 @contextlib.contextmanager
@@ -52,17 +53,6 @@ def _environment(variables: Mapping[str, str] | None) -> Iterator[None]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-
-
-def _substitute(value: Any, variables: Mapping[str, str]) -> Any:
-    """Replace ``${NAME}`` in every string of a parsed JSON / YAML document."""
-    if isinstance(value, str):
-        return _VAR.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables else m.group(0), value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, variables) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, variables) for v in value]
-    return value
 
 
 def parse_file(path: str | Path, variables: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -102,9 +92,9 @@ def parse_text(
         with _environment(variables):
             data = _parse_hocon(text, source, base_dir)
     elif fmt == "json":
-        data = _substitute(_parse_json(text, source), variables or {})
+        data = _parse_json(text, source)
     elif fmt in ("yaml", "yml"):
-        data = _substitute(_parse_yaml(text, source), variables or {})
+        data = _parse_yaml(text, source)
     else:
         raise ConfigError.single("", f"unknown config format {format!r}; use one of {', '.join(FORMATS)}")
     if not isinstance(data, dict):
@@ -126,7 +116,8 @@ def _parse_hocon(text: str, source: str | None, base_dir: Path | None) -> dict[s
             match = re.search(r"\$\{\??([^}]+)\}", message)
             var = match.group(1) if match else "?"
             message += (
-                f"; set the environment variable {var} or define '{var}' in the config "
+                f"; pass it as a pipeline variable (pipeline_vars / ppf --var {var}=...), set the "
+                f"environment variable {var}, or define '{var}' in the config "
                 f"(write ${{?{var}}} to make it optional)"
             )
         raise ConfigError.single("", f"HOCON error: {message}", source=source) from None

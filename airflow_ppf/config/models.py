@@ -22,6 +22,7 @@ from airflow_ppf.config.graph import ancestors, descendants, find_cycle, topolog
 from airflow_ppf.config.rules import FrozenList, at_least, coerce_enum, is_number
 from airflow_ppf.config.rules import raise_if as _raise_if
 from airflow_ppf.config.sections import HooksConfig, SecretsConfig, describe_unused_sections, section_dict
+from airflow_ppf.config.variables import escape_literals, substitute_variables
 
 __all__ = [
     "CircuitBreakerConfig",
@@ -702,13 +703,18 @@ class PipelineConfig:
     # -- loading -------------------------------------------------------------------------------------
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str | None = None) -> PipelineConfig:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, source: str | None = None, variables: Mapping[str, str] | None = None
+    ) -> PipelineConfig:
         """Build and validate a config from a plain mapping.
 
+        ``${NAME}`` in string values becomes the value of ``variables[NAME]``; ``$${`` is a literal ``${``
+        (:mod:`airflow_ppf.config.variables`, the rule of every loader).
+
         Raises:
-            ConfigError: listing every problem, each with its location.
+            ConfigError: listing every problem, each with its location (an unknown ``${NAME}`` is one).
         """
-        problems: list[ConfigProblem] = []
+        data, problems = substitute_variables(data, variables)
         r = _Reader(data, "", problems, "a pipeline config")
         name = r.text("name")
         version = r.text("version", "1.0.0")
@@ -766,21 +772,24 @@ class PipelineConfig:
     ) -> PipelineConfig:
         """Parse ``text`` as ``hocon`` (the default, a superset of JSON), ``json`` or ``yaml`` and validate it.
 
-        ``variables`` are substituted as ``${NAME}`` (in HOCON they win over environment variables).
+        ``variables`` are substituted as ``${NAME}``, in string values too (in HOCON they win over
+        environment variables); see :meth:`from_dict`.
         """
         from airflow_ppf.config.loading import parse_text
 
-        return cls.from_dict(parse_text(text, format, source=source, variables=variables), source=source)
+        data = parse_text(text, format, source=source, variables=variables)
+        return cls.from_dict(data, source=source, variables=variables)
 
     @classmethod
     def from_file(cls, path: str | Path, *, variables: Mapping[str, str] | None = None) -> PipelineConfig:
         """Load a config file; the format follows the extension (``.conf``/``.hocon``, ``.json``, ``.yaml``).
 
-        ``variables`` are substituted as ``${NAME}`` (in HOCON they win over environment variables).
+        ``variables`` are substituted as ``${NAME}``, in string values too (in HOCON they win over
+        environment variables); see :meth:`from_dict`.
         """
         from airflow_ppf.config.loading import parse_file
 
-        return cls.from_dict(parse_file(path, variables=variables), source=str(path))
+        return cls.from_dict(parse_file(path, variables=variables), source=str(path), variables=variables)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict that :meth:`from_dict` reads back to an equal config."""
@@ -808,7 +817,8 @@ class PipelineConfig:
             out["secrets"] = section_dict(self.secrets)
         if self.description is not None:
             out["description"] = self.description
-        return out
+        escaped: dict[str, Any] = escape_literals(out)  # a literal ``${`` reads back as itself
+        return escaped
 
     # -- graph helpers -------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
 __all__ = ["SparkConnectionError", "SparkConnectionHook", "SparkConnectionSettings", "spark_settings_from_connection"]
 
@@ -95,8 +95,13 @@ class SparkConnectionHook(BaseHook):
         conn_id = self.spark_conn_id
         try:
             conn = self.get_connection(conn_id)
-        except AirflowException as exc:
-            raise SparkConnectionError(f"Spark connection {conn_id!r} not found: {exc}") from exc
+        except AirflowNotFoundException as exc:
+            # A config error (the task fails without retries); other errors (a secrets backend that is
+            # down) propagate, and a retry may well succeed.
+            raise SparkConnectionError(
+                f"Spark connection {conn_id!r} not found ({exc}): create it (Admin → Connections, "
+                f"`airflow connections add {conn_id}` or AIRFLOW_CONN_{conn_id.upper()}) or fix spark_conn_id"
+            ) from exc
         conn_type = (conn.conn_type or "").replace("-", "_")
         if conn_type not in SUPPORTED_TYPES:
             raise SparkConnectionError(

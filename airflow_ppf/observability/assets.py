@@ -89,7 +89,7 @@ def pipeline_assets(
     if isinstance(pipeline, PipelineConfig):
         config = pipeline
     elif isinstance(pipeline, Mapping):
-        config = PipelineConfig.from_dict(pipeline, source="pipeline_assets")
+        config = PipelineConfig.from_dict(pipeline, source="pipeline_assets", variables=variables)
     else:
         config = PipelineConfig.from_file(Path(pipeline), variables=variables)
     catalog = CatalogInfo.from_spark_conf({**config.spark.to_spark_conf(), **(spark_conf or {})})

@@ -27,6 +27,7 @@ __all__ = ["PipelineOperator", "pipeline_run_id"]
 OnConfigChange = Literal["restart", "partial", "fail"]
 StoreChoice = Literal["task_state", "local"]
 _CONFIG_SUFFIXES = (".conf", ".hocon", ".json", ".yaml", ".yml")
+_CONSOLE_PROGRESS = "spark.ui.showConsoleProgress"
 
 
 class PipelineOperator(BaseOperator):
@@ -39,8 +40,9 @@ class PipelineOperator(BaseOperator):
     :param pipeline: a config file (HOCON ``.conf``, JSON or YAML; a relative path is resolved against the
         DAG file's folder), inline HOCON text, a dict, or a :class:`~airflow_ppf.config.PipelineConfig`.
         Templated.
-    :param pipeline_vars: values for ``${NAME}`` substitutions in the config (templated), e.g.
-        ``{"RUN_DATE": "{{ ds }}"}``. Keep them identical across tries: they are part of the fingerprint.
+    :param pipeline_vars: values of ``${NAME}`` in the config, quoted strings included (templated), e.g.
+        ``{"RUN_DATE": "{{ dag_run.run_after | ds }}"}`` (``{{ ds }}`` is undefined in manual runs).
+        Keep them identical across tries: they are part of the fingerprint.
     :param spark_conn_id: an Airflow connection of type ``spark`` (master URL) or ``spark_connect``
         (``sc://``); its ``spark.*`` extras become Spark properties. Default: the config's ``spark`` block.
         Templated (e.g. ``"{{ params.spark_conn_id }}"`` to pick a cluster per run).
@@ -144,7 +146,7 @@ class PipelineOperator(BaseOperator):
         if isinstance(source, PipelineConfig):
             return source
         if isinstance(source, Mapping):
-            return PipelineConfig.from_dict(source, source=f"task {self.task_id}")
+            return PipelineConfig.from_dict(source, source=f"task {self.task_id}", variables=variables)
         if not isinstance(source, str) or not source.strip():
             raise ConfigError.single("", "pipeline must be a file path, HOCON text, a dict or a PipelineConfig")
         text = source.strip()
@@ -189,6 +191,9 @@ class PipelineOperator(BaseOperator):
             extra.update(settings.conf)
             self.log.info("Spark from %s", settings.describe())
         extra.update({str(k): str(v) for k, v in self.spark_conf.items()})
+        if not spark.remote and _CONSOLE_PROGRESS not in {**spark.to_spark_conf(), **extra}:
+            # Spark draws its progress bar on stderr, which a task log shows as ERROR lines.
+            extra[_CONSOLE_PROGRESS] = "false"
         return SparkSessionManager(spark, app_name=f"{config.name} ({self.task_id})", extra_conf=extra)
 
     # -- execution ------------------------------------------------------------------------------------

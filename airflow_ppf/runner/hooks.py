@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ppf.runner.report import describe_error, format_seconds
-from airflow_ppf.runner.results import PipelineResult
+from airflow_ppf.runner.results import ComponentStatus, PipelineResult
 
 if TYPE_CHECKING:
     from airflow_ppf.components.base import Component
@@ -426,6 +426,19 @@ class LoggingHooks(NoOpHooks):
             self.logger.info("Pipeline %r finished", config.name)
             return
         elapsed = result.total_duration_ms / 1000
+        interrupted = [r.component_name for r in result.component_results if r.status is ComponentStatus.INTERRUPTED]
+        if result.interrupted_by is not None or interrupted:
+            # A timeout or a kill: say which component it stopped (its work is lost; what finished is not).
+            by = type(result.interrupted_by).__name__ if result.interrupted_by is not None else "a cancel"
+            self.logger.warning(
+                "Pipeline %r interrupted by %s after %s, %s; %d components done",
+                config.name,
+                by,
+                format_seconds(elapsed),
+                f"while running '{interrupted[0]}'" if interrupted else "between components",
+                len(result.done_components),
+            )
+            return
         self.logger.info(
             "Pipeline %r %s in %s: %d ran, %d skipped, %d failed",
             config.name,

@@ -258,7 +258,8 @@ class SimplePipelineRunner:
             critical = exc
         except BaseException as exc:
             interrupt = exc
-            log.warning("Pipeline %r interrupted by %s", self.config.name, type(exc).__name__)
+            where = f"while running '{state.running}'" if state.running else "between components"
+            log.warning("Pipeline %r interrupted by %s %s", self.config.name, type(exc).__name__, where)
         finally:
             self._current = None
 
@@ -297,7 +298,8 @@ class SimplePipelineRunner:
         if critical is not None:
             critical.result = result
             raise critical
-        if result.status in (PipelineResultStatus.FAILURE, PipelineResultStatus.PARTIAL_SUCCESS):
+        if plan is None and result.status in (PipelineResultStatus.FAILURE, PipelineResultStatus.PARTIAL_SUCCESS):
+            # A hint for plain-Python use only: a checkpointed run (given a plan) resumes by itself.
             failed = ", ".join(f"'{n}'" for n, _ in result.failed_components) or "none"
             log.info(
                 "Pipeline %r did not finish (failed: %s; %d of %d done). Run it again with "

@@ -20,6 +20,8 @@ __all__ = ["SparkSessionManager", "SparkUnavailableError", "check_pyspark_instal
 log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
+#: How to get pyspark with its jars (airflow-ppf is installed from a clone or a wheel: docs/installation.md).
+_INSTALL_SPARK = "from a clone: pip install './airflow-ppf[spark]', or the wheel with [spark]"
 
 
 class SparkUnavailableError(RuntimeError):
@@ -144,7 +146,7 @@ class SparkSessionManager:
             log.warning("Could not cancel Spark jobs: %s", exc)
 
     def _create(self) -> tuple[SparkSession, bool]:
-        check_pyspark_install()
+        check_pyspark_install(classic=not self.config.remote)
         from pyspark.sql import SparkSession
 
         active = None if self.config.remote else SparkSession.getActiveSession()
@@ -171,7 +173,14 @@ class SparkSessionManager:
             builder = builder.config(key, value)
         log.info("Starting a SparkSession (%s, app %r)", self.describe(), self.app_name)
         started = time.monotonic()
-        session = builder.getOrCreate()
+        if self.config.remote:
+            session = builder.getOrCreate()
+        else:
+            from airflow_ppf.spark.jvm import captured_jvm_startup
+
+            launch = {**conf, "spark.master": self.config.master or DEFAULT_MASTER, "spark.app.name": self.app_name}
+            with captured_jvm_startup(launch):
+                session = builder.getOrCreate()
         self.startup_seconds = time.monotonic() - started
         if not self.config.remote:
             # A Spark Connect client has no SparkContext; the server's log level is the server's business.
@@ -182,11 +191,15 @@ class SparkSessionManager:
         return session, True
 
 
-def check_pyspark_install() -> None:
+def check_pyspark_install(*, classic: bool = False) -> None:
     """Fail with an actionable message when pyspark cannot be imported.
 
+    Args:
+        classic: a classic session (a driver JVM in this process) is about to start, which needs the full
+            pyspark, not ``pyspark-client`` alone (Spark Connect only, no Spark jars).
+
     Raises:
-        SparkUnavailableError: pyspark is missing or broken.
+        SparkUnavailableError: pyspark is missing or broken, or only its Spark Connect client is installed.
     """
     try:
         import pyspark  # noqa: F401
@@ -194,8 +207,25 @@ def check_pyspark_install() -> None:
     except ImportError as exc:
         raise SparkUnavailableError(
             f"this pipeline has Spark components but pyspark cannot be imported ({exc}); "
-            "install it with: pip install 'airflow-ppf[spark]'"
+            f"install airflow-ppf with its [spark] extra ({_INSTALL_SPARK})"
         ) from exc
+    if classic and _remote_only():
+        # Without this, pyspark answers a local master with Spark Connect's [CONNECT_URL_NOT_SET].
+        raise SparkUnavailableError(
+            "only pyspark-client is installed (the Spark Connect client, without Spark's jars), so Spark "
+            "cannot run in this process: install airflow-ppf with its [spark] extra, which brings the full "
+            f"pyspark ({_INSTALL_SPARK}; the [airflow] extra alone brings pyspark-client only), or use a "
+            "Spark Connect server (spark.remote, or a spark_connect connection)"
+        )
+
+
+def _remote_only() -> bool:
+    """Whether the installed pyspark is the Spark Connect client alone (``pyspark.util.is_remote_only``)."""
+    try:
+        from pyspark.util import is_remote_only
+    except ImportError:  # pyspark before 4.0 has no such client
+        return False
+    return bool(is_remote_only())
 
 
 def _warn_on_version_mismatch(session: SparkSession) -> None:

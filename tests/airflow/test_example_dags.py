@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.airflow.conftest import EXAMPLE_DAGS, task_state
+from tests.helpers.example_reports import check_region_report
 
 EXAMPLES = sorted(p.stem for p in EXAMPLE_DAGS.glob("ppf_*.py"))
 
@@ -58,6 +59,8 @@ def test_mapped_example_gives_each_instance_its_own_checkpoint(load_example: Any
         assert state.attempts[1].skipped == ["read_orders", "read_customers", "region_orders", "top_customers"]
         assert state.status == "completed"
     assert len(run_ids) == 2
+    # Each region's report holds that region's top customers, value by value (never empty).
+    folder = dag_run.run_id.replace(":", "_")
     for region in ("north", "west"):
-        out = example_base / "report" / dag_run.run_id.replace(":", "_") / region / "top_customers"
-        assert (out / "_SUCCESS").exists()
+        report = example_base / "report" / folder / region / "top_customers"
+        assert check_region_report(report, example_base / "data" / folder, region) == 20

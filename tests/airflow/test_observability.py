@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow.conftest import REPO, TEST_DAGS
+from tests.airflow.conftest import REPO, TEST_DAGS, task_state, xcom
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.slow]
 
@@ -351,6 +351,16 @@ def test_metrics_reach_a_statsd_listener(observed: ObservedRun) -> None:
     saved = [float(v.split("|")[0]) for v in _metric(lines, f"ppf.resume.seconds_saved.{tail}")]
     assert len(saved) == 2
     assert saved[0] == 0
+    # The net saving of the recorded plan (skipped work minus the restore cost of try 2), as the XCom
+    # summary (and so the task log, ppf run and the checkpoint view) report it.
+    run_id = observed.result["run_id"]
+    plan = task_state(UPSTREAM, run_id, "pipeline")["ppf_checkpoint"]["state"]["attempts"][1]["resume"]
+    assert plan["restore_ms"] > 0
+    assert plan["time_saved_ms"] == plan["time_saved_gross_ms"] - plan["restore_ms"]
+    summary = xcom(UPSTREAM, run_id, "pipeline")
+    assert saved[1] == summary["time_saved_s"] == round(plan["time_saved_ms"] / 1000, 3)
+    assert summary["time_saved_gross_s"] == round(plan["time_saved_gross_ms"] / 1000, 3)
+    assert summary["restore_s"] == round(plan["restore_ms"] / 1000, 3)
     assert len(_metric(lines, f"ppf.saved_views.restore_time.{tail}")) == 1
     restored = _metric(lines, f"ppf.saved_views.restored_bytes.{tail}")
     assert len(restored) == 1

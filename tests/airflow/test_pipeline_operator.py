@@ -299,3 +299,32 @@ class _FakeContext(dict[str, Any]):
 
     def __init__(self, dag_id: str, run_id: str, task_id: str) -> None:
         super().__init__(ti=_FakeTI(dag_id, run_id, task_id), params={})
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_an_unknown_variable_in_a_string_fails_the_task_once_naming_it(tmp_path: Path) -> None:
+    """``${REGION}`` inside a quoted SQL string with no such pipeline variable: a config error, no retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from airflow_ppf.operators import PipelineOperator
+
+    pipeline = {
+        "name": "regions",
+        "components": [
+            {
+                "name": "pick",
+                "class_path": APPEND_NAME,
+                "config": {"log_file": str(tmp_path / "t"), "value": "WHERE region = '${REGION}'"},
+            }
+        ],
+    }
+    op = PipelineOperator(task_id="pipeline", pipeline=pipeline, pipeline_vars={"DAY": "d"})
+    with pytest.raises(
+        AirflowFailException, match=r"(?s)no retry.*components\[0\]\.config\.value: unknown variable 'REGION'"
+    ):
+        op.execute(_FakeContext(dag_id="d", run_id="r", task_id="pipeline"))  # type: ignore[arg-type]
+
+    dag_run = _dag(retries=2, pipeline=pipeline, pipeline_vars={"DAY": "d"}).test()
+    assert dag_run.state == "failed"
+    assert _ti(dag_run).try_number == 1
+    assert lines(tmp_path / "t") == []

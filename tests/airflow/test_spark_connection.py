@@ -107,5 +107,51 @@ def test_operator_applies_connection_then_spark_conf(connection: object) -> None
     )
     manager = op._spark_manager(config)
     assert manager.config.master == "spark://m:7077"
-    assert manager.extra_conf == {"spark.executor.cores": "4"}
+    # Spark's console progress bar is off unless asked for (a task log shows stderr as ERROR lines).
+    assert manager.extra_conf == {"spark.executor.cores": "4", "spark.ui.showConsoleProgress": "false"}
     assert not manager.started
+
+
+@pytest.mark.parametrize("where", ["config", "spark_conf", "connection"])
+def test_a_progress_bar_asked_for_is_kept(connection: object, where: str) -> None:
+    from airflow_ppf.config import PipelineConfig
+    from airflow_ppf.operators import PipelineOperator
+
+    asked = {"spark.ui.showConsoleProgress": "true"}
+    connection("ppf_test_spark", conn_type="spark", host="local[1]", extra=asked if where == "connection" else {})  # type: ignore[operator]
+    config = PipelineConfig.from_dict(
+        {
+            "name": "p",
+            "spark": {"master": "local[1]", "spark_conf": asked if where == "config" else {}},
+            "components": [{"name": "a", "class_path": "x.Y"}],
+        }
+    )
+    op = PipelineOperator(
+        task_id="t",
+        pipeline=config,
+        spark_conn_id="ppf_test_spark",
+        spark_conf=asked if where == "spark_conf" else {},
+    )
+    manager = op._spark_manager(config)
+    assert {**manager.config.to_spark_conf(), **manager.extra_conf}["spark.ui.showConsoleProgress"] == "true"
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_missing_connection_fails_the_task_once_without_retries(tmp_path: object) -> None:
+    from tests.airflow.test_pipeline_operator import _dag as pipeline_dag
+    from tests.helpers.components import APPEND_NAME
+
+    dag = pipeline_dag(
+        retries=2,
+        spark_conn_id="ppf_no_such_connection",
+        pipeline={
+            "name": "p",
+            "components": [{"name": "a", "class_path": APPEND_NAME, "config": {"log_file": f"{tmp_path}/t"}}],
+        },
+    )
+    dag_run = dag.test()
+
+    assert dag_run.state == "failed"
+    (ti,) = dag_run.get_task_instances()
+    assert ti.state == "failed"
+    assert ti.try_number == 1  # a config error: no retries burnt

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.e2e.harness import AirflowStack
+from tests.helpers.example_reports import check_daily_revenue, check_region_report
 
 ORDERS_DAG = "ppf_orders_resume"
 ORDERS_TASK = "orders_daily_revenue"
@@ -30,6 +31,9 @@ MAPPED_TASK = "region_report"
 REGION_EARLY = ["read_orders", "read_customers", "region_orders", "top_customers"]
 
 RUN_TIMEOUT = 480  # seconds; a run takes ~1.5-3 min on a loaded 2-core machine
+
+#: What a task log must not show: the JVM's start-up output, Spark's progress bar, the plain-Python hint.
+_NOISE = ("log4j2-defaults.properties", "NativeCodeLoader", "setLogLevel(newLevel)", "[Stage ", "completed_components=")
 
 
 @dataclass(frozen=True)
@@ -148,9 +152,20 @@ def test_orders_pipeline_fails_once_then_resumes(airflow_stack: AirflowStack, ex
     assert query["run_id"] == [run_id], url
     assert query["task_id"] == [ORDERS_TASK], url
 
-    # And the pipeline really wrote its report.
-    report = base_dir / "report" / run_id.replace(":", "_") / "daily_revenue"
-    assert (report / "_SUCCESS").exists(), f"no report at {report}"
+    # And the pipeline really wrote its report: the right rows, value by value.
+    folder = run_id.replace(":", "_")
+    report = base_dir / "report" / folder / "daily_revenue"
+    assert check_daily_revenue(report, base_dir / "data" / folder) == 30 * 4  # 30 days, 4 regions
+
+    # Quiet logs: no JVM start-up chatter or progress bar (a worker logs stderr as ERROR), no Python-API
+    # hint, the resume plan's headline once (the group's title), the restore cost said.
+    for number, lines in ((1, log1), (2, log2)):
+        noise = [line for line in lines if any(t in line for t in _NOISE)]
+        assert not noise, f"try {number}: {noise}"
+    headline = result["plan"]
+    assert sum(headline in line for line in log2) == 1, _excerpt(log2)
+    assert any(re.search(r"Restored 1 saved view \(.*\) in [\d.]+ s", line) for line in log2), _excerpt(log2)
+    assert result["time_saved_s"] == round(result["time_saved_gross_s"] - result["restore_s"], 3), result
 
 
 @pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
@@ -191,9 +206,10 @@ def test_mapped_instances_each_resume_from_their_own_checkpoint(
 
     # The unmapped namespace (-1) of a mapped task stays empty.
     assert api.state_store(MAPPED_DAG, run_id, MAPPED_TASK) == {}
+    folder = run_id.replace(":", "_")
     for region in ("north", "west"):
-        out = base_dir / "report" / run_id.replace(":", "_") / region / "top_customers"
-        assert (out / "_SUCCESS").exists(), f"no output at {out}"
+        report = base_dir / "report" / folder / region / "top_customers"
+        assert check_region_report(report, base_dir / "data" / folder, region) == 20
 
 
 # -- the checkpoint inspector (airflow-ppf's plugin) on the real api-server ----------------------------

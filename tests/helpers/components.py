@@ -18,6 +18,7 @@ SPARK_STEP = f"{MODULE}.SparkStep"
 BLOCKING = f"{MODULE}.Blocking"
 FLAKY_ONCE = f"{MODULE}.FlakyOnce"
 APPEND_NAME = f"{MODULE}.AppendName"
+RECORD_VALUE = f"{MODULE}.RecordValue"
 
 #: Everything the components below did, in order: ``"run:<name>"`` and similar entries.
 CALLS: list[str] = []
@@ -209,6 +210,18 @@ class AppendName(Component):
     def run(self) -> None:
         with self.log_file.open("a", encoding="utf-8") as fh:
             fh.write(f"{self.name}@{self.context.get('attempt')}\n")
+
+
+class RecordValue(Component):
+    """Append its ``value`` (what a config string became after substitution) to ``log_file``, one per line."""
+
+    def __init__(self, log_file: str, value: str) -> None:
+        self.log_file = Path(log_file)
+        self.value = value
+
+    def run(self) -> None:
+        with self.log_file.open("a", encoding="utf-8") as fh:
+            fh.write(self.value + "\n")
 
 
 def trace(log_file: Path) -> list[str]:

@@ -118,3 +118,64 @@ def test_rerun_replaces_the_output(spark: SparkSession, tmp_path: Path) -> None:
     assert runner.run().status is PipelineResultStatus.SUCCESS
 
     assert [tuple(r) for r in spark.read.parquet(str(target)).collect()] == [("dee", 2.5, 1)]
+
+
+# -- the example DAGs' pipelines (example_dags/*.conf), run here on the test session ---------------------
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+def _example_data(folder: Path, orders: int = 2000) -> Path:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("example_orders_data", EXAMPLE_DAGS / "orders_data.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.generate(folder, orders=orders)
+    return folder
+
+
+def _run_example(spark: SparkSession, config: PipelineConfig) -> None:
+    # attempt 2: the examples' fault injection fails attempt 1 only.
+    with SimplePipelineRunner(config, spark=spark.newSession(), context={"attempt": 2}) as runner:
+        result = runner.run()
+    assert result.status is PipelineResultStatus.SUCCESS, result.failed_components
+
+
+def test_region_example_reports_only_its_region(spark: SparkSession, tmp_path: Path) -> None:
+    """The region's name sits in a quoted SQL string: pipeline variables must reach it."""
+    from tests.helpers.example_reports import check_region_report
+
+    data = _example_data(tmp_path / "data")
+    counts = {}
+    for region in ("north", "west"):
+        out = tmp_path / "report" / region
+        config = PipelineConfig.from_file(
+            EXAMPLE_DAGS / "region_pipeline.conf",
+            variables={"DATA_DIR": str(data), "OUTPUT_DIR": str(out), "REGION": region},
+        )
+        _run_example(spark, config)
+        counts[region] = check_region_report(out / "top_customers", data, region)
+    assert counts == {"north": 20, "west": 20}
+
+
+def test_region_example_without_its_region_is_a_config_error() -> None:
+    import pytest
+
+    from airflow_ppf.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"components\[2\]\.config\.sql: unknown variable 'REGION'"):
+        PipelineConfig.from_file(EXAMPLE_DAGS / "region_pipeline.conf", variables={"DATA_DIR": "d", "OUTPUT_DIR": "o"})
+
+
+def test_orders_example_writes_the_daily_revenue(spark: SparkSession, tmp_path: Path) -> None:
+    from tests.helpers.example_reports import check_daily_revenue
+
+    data = _example_data(tmp_path / "data")
+    config = PipelineConfig.from_file(
+        EXAMPLE_DAGS / "orders_pipeline.conf", variables={"DATA_DIR": str(data), "OUTPUT_DIR": str(tmp_path / "out")}
+    )
+    _run_example(spark, config)
+    assert check_daily_revenue(tmp_path / "out" / "daily_revenue", data) == 30 * 4  # 30 days, 4 regions

@@ -137,8 +137,21 @@ def test_restart_plan_reruns_every_completed_component(
         "publish": PlanAction.RUN,
     }
     assert plan.get("read").reason == "pipeline changed: starting from the beginning"  # type: ignore[union-attr]
+    # Restart mode says what changed, from the same record the checkpoint view shows.
+    assert plan.changed_components == {
+        "clean": "config.sql changed",
+        "report": "upstream 'clean' changed",
+        "publish": "upstream 'report' changed",
+    }
+    assert plan.get("clean").reason == (  # type: ignore[union-attr]
+        "pipeline changed (config.sql changed): starting from the beginning"
+    )
     assert plan.time_saved_ms == 0
-    assert "starting from the beginning because the pipeline changed" in plan.headline()
+    assert plan.headline().endswith(
+        "starting from the beginning because the pipeline changed (restart): "
+        "clean: config.sql changed; report: upstream 'clean' changed; publish: upstream 'report' changed"
+    )
+    assert plan.summary()["headline"] == plan.headline()
 
 
 def test_strict_mode_raises_on_a_changed_pipeline(
