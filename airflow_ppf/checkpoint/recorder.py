@@ -22,6 +22,7 @@ from airflow_ppf.checkpoint.fingerprint import (
     compute_field_digests,
     compute_pipeline_fingerprint,
 )
+from airflow_ppf.checkpoint.naming import check_run_id
 from airflow_ppf.checkpoint.planner import (
     OnConfigChange,
     PlanAction,
@@ -153,10 +154,8 @@ class CheckpointHooks(NoOpHooks):
         loaded_state: CheckpointState | _NotLoaded | None = _NOT_LOADED,
         observers: Sequence[object] = (),
     ) -> None:
-        if not run_id:
-            raise ValueError("run_id must not be empty")
         self.store = store
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.pipeline_fingerprint = pipeline_fingerprint
         self.attempt = attempt
         self.on_config_change = OnConfigChange(on_config_change)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_ppf.checkpoint.errors import CheckpointCorruptError
 from airflow_ppf.checkpoint.fingerprint import compute_pipeline_fingerprint
+from airflow_ppf.checkpoint.naming import check_run_id
 from airflow_ppf.checkpoint.planner import ResumePlan, ResumePolicy, fresh_start_reason, plan_resume
 from airflow_ppf.checkpoint.recorder import DEFAULT, CheckpointHooks, _Default
 from airflow_ppf.checkpoint.saved_views import SavedViews
@@ -102,11 +103,9 @@ class CheckpointedRun:
         spark_manager: SparkSessionManager | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
-        if not run_id:
-            raise ValueError("run_id must not be empty")
         self.config = config
         self.store = store
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.policy = policy or ResumePolicy()
         self.attempt = attempt
         self.max_tries = max_tries
