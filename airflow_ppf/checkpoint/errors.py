@@ -35,7 +35,19 @@ class CheckpointCorruptError(CheckpointError):
 
 
 class CheckpointVersionError(CheckpointError):
-    """A checkpoint was written with a schema this version of airflow-ppf cannot read."""
+    """A checkpoint was written with a schema this version of airflow-ppf cannot read.
+
+    ``path`` names the file (or store key) once the store knows it (:meth:`at`).
+    """
+
+    def __init__(self, problem: str, path: str | Path | None = None) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        super().__init__(problem if self.path is None else f"{self.path}: {problem}")
+
+    def at(self, path: str | Path) -> CheckpointVersionError:
+        """The same error, naming the file (or store key) it was found in."""
+        return CheckpointVersionError(self.problem, path)
 
 
 class CheckpointNotFoundError(CheckpointError, LookupError):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointError
+from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointError, CheckpointVersionError
 from airflow_ppf.checkpoint.naming import safe_file_name
 from airflow_ppf.checkpoint.state import CheckpointState, check_fence
 from airflow_ppf.spark.fs import fsync_dir
@@ -333,6 +333,8 @@ class LocalCheckpointStore:
             state = CheckpointState.from_dict(doc)
         except ValueError as exc:
             raise CheckpointCorruptError(snapshot, str(exc)) from None
+        except CheckpointVersionError as exc:
+            raise exc.at(snapshot) from None
         if not isinstance(seq, int):
             raise CheckpointCorruptError(snapshot, f"journal_seq must be an integer, got {seq!r}")
         for entry_seq, op in self._journal_entries(journal):
@@ -342,6 +344,8 @@ class LocalCheckpointStore:
                 raise CheckpointCorruptError(journal, f"journal skips from change {seq} to {entry_seq}")
             try:
                 state.apply(op)
+            except CheckpointVersionError as exc:
+                raise exc.at(journal) from None
             except CheckpointError:
                 raise
             except Exception as exc:

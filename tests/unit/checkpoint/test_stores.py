@@ -286,8 +286,11 @@ def test_journal_with_an_unknown_operation_needs_a_newer_version(tmp_path: Path)
         fh.write(b"%08x %s\n" % (zlib.crc32(body), body))
         fh.write(b"%08x %s\n" % (zlib.crc32(body), body))  # not the last line either
 
-    with pytest.raises(CheckpointVersionError, match="operation 'teleport' unknown to this version"):
+    with pytest.raises(CheckpointVersionError, match="operation 'teleport' unknown to this version") as info:
         store.load("run-1", PIPELINE)
+    # The error names the file (like every other checkpoint error), so it can be inspected or moved aside.
+    assert str(info.value).startswith(f"{journal}: checkpoint journal has an operation 'teleport'")
+    assert info.value.path == str(journal)
 
 
 # -- versions and formats ----------------------------------------------------------------------------------
@@ -299,10 +302,11 @@ def test_newer_schema_version_is_refused_with_a_clear_message(tmp_path: Path) ->
 
     with pytest.raises(
         CheckpointVersionError,
-        match=rf"checkpoint schema version {SCHEMA_VERSION + 1} was written by a newer airflow-ppf; this version "
-        rf"reads up to {SCHEMA_VERSION}\. Upgrade airflow-ppf on this worker",
-    ):
+        match=rf"^{re.escape(str(snapshot))}: checkpoint schema version {SCHEMA_VERSION + 1} was written by a "
+        rf"newer airflow-ppf; this version reads up to {SCHEMA_VERSION}\. Upgrade airflow-ppf on this worker",
+    ) as info:
         store.load("run-1", PIPELINE)
+    assert info.value.path == str(snapshot)
 
 
 def test_unknown_future_fields_survive_a_round_trip(store: CheckpointStore) -> None:
