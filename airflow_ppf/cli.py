@@ -158,7 +158,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _checkpoint_dir(arg: str | None) -> Path:
+    if arg is not None and not arg.strip():
+        raise UsageError(
+            f"--checkpoint-dir must not be empty (omit it for $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})"
+        )
     return Path(arg or os.environ.get("PPF_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR)
+
+
+def _check_not_blank(value: str | None, what: str) -> None:
+    """Refuse an empty or blank argument (instead of silently using a default in its place)."""
+    if value is not None and not value.strip():
+        raise UsageError(f"{what} must not be empty")
 
 
 def _parse_conf(pairs: Sequence[str]) -> dict[str, str]:
@@ -198,6 +208,7 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
             spark_conf={**config.spark.spark_conf, **extra_conf},
         )
         config = replace(config, spark=spark)
+    _check_not_blank(args.run_id, "--run-id")
     if args.resume and args.no_checkpoint:
         raise UsageError("--resume needs a checkpoint; drop --no-checkpoint")
     if args.resume and not args.run_id:
@@ -281,6 +292,7 @@ def _print_result(
 
 def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
     store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+    _check_not_blank(getattr(args, "run_id", None), "the run id")
     if args.action == "list":
         runs = store.list_runs(args.pipeline)
         if not runs:

@@ -177,3 +177,27 @@ def test_module_entry_point_and_console_script_agree() -> None:
     assert out.returncode == 0
     assert "validate" in out.stdout
     assert "checkpoints" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "{config}", "--checkpoint-dir", ""], "--checkpoint-dir must not be empty"),
+        (["run", "{config}", "--run-id", ""], "--run-id must not be empty"),
+        (["run", "{config}", "--run-id", " ", "--resume"], "--run-id must not be empty"),
+        (["checkpoints", "--checkpoint-dir", "", "list"], "--checkpoint-dir must not be empty"),
+        (["checkpoints", "--checkpoint-dir", "{ckpt}", "clear", ""], "the run id must not be empty"),
+    ],
+)
+def test_empty_arguments_exit_2_instead_of_a_default(tmp_path: Path, args: list[str], expected: str) -> None:
+    log = tmp_path / "trace.log"
+    config = write_pipeline(tmp_path / "p.conf", log, fail_on=[])
+    argv = [a.format(config=config, ckpt=tmp_path / "ckpt") for a in args]
+
+    out = ppf(*argv, cwd=tmp_path)
+
+    assert out.returncode == 2, out
+    assert f"ppf: {expected}" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not log.exists(), "nothing ran"
+    assert not (tmp_path / ".ppf").exists(), "no default folder was used instead"
