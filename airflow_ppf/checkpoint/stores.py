@@ -33,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointError, CheckpointVersionError
 from airflow_ppf.checkpoint.naming import safe_file_name
 from airflow_ppf.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.config.limits import nesting_problem, too_deep
 from airflow_ppf.spark.fs import fsync_dir
 
 __all__ = [
@@ -328,6 +329,11 @@ class LocalCheckpointStore:
         except json.JSONDecodeError as exc:
             what = "truncated" if exc.pos >= len(raw.rstrip()) else "not valid JSON"
             raise CheckpointCorruptError(snapshot, f"{what} (line {exc.lineno}, column {exc.colno})") from None
+        except RecursionError:
+            raise CheckpointCorruptError(snapshot, too_deep()) from None
+        too_nested = nesting_problem(doc)
+        if too_nested is not None:
+            raise CheckpointCorruptError(snapshot, too_nested)
         seq = doc.pop("journal_seq", 0) if isinstance(doc, dict) else 0
         try:
             state = CheckpointState.from_dict(doc)
@@ -378,8 +384,10 @@ class LocalCheckpointStore:
             if int(crc, 16) != zlib.crc32(body):
                 return None
             entry = json.loads(body.decode("utf-8"))
+            if nesting_problem(entry) is not None:
+                return None
             return int(entry["seq"]), dict(entry["op"])
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError):
             return None
 
     def load(self, run_id: str, pipeline_name: str | None = None) -> CheckpointState | None:
@@ -426,7 +434,7 @@ class LocalCheckpointStore:
         try:
             doc = json.loads(snapshot.read_text(encoding="utf-8"))
             return str(doc["pipeline_name"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise CheckpointCorruptError(snapshot, f"cannot read its pipeline name ({exc})") from None
 
     # -- the rest ---------------------------------------------------------------------------------------

@@ -370,7 +370,8 @@ def completed_names(completed: object, config: PipelineConfig) -> list[str]:
             a mapping, anything else that is not a collection, or an item that is not a string.
         ValueError: names that are not components of the pipeline (all of them are named).
     """
-    kind = {str: "a string", bytes: "a bytes", dict: "a dict"}.get(type(completed), type(completed).__name__)
+    kinds: dict[type, str] = {str: "a string", bytes: "a bytes", dict: "a dict"}
+    kind = kinds.get(type(completed), type(completed).__name__)
     if isinstance(completed, (str, bytes)):
         raise TypeError(
             f"completed_components must be a collection of component names, not {kind} ({completed!r}): "

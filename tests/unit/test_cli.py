@@ -65,6 +65,7 @@ def test_validate_ok(tmp_path: Path) -> None:
         ),
         (f"name: x\ncomponents: [{{name: a, class_path: {APPEND_NAME}, config {{ log: 1 }} }}]", "unknown config key"),
         ("name: x\ncomponents: [{name: a, class_path: tests.helpers.components.BrokenInit}]", "cannot use value 0"),
+        ("name: x\ncomponents: " + "[" * 100_000, "bad.conf): 1 problem\n  - the document is nested more than 100"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(tmp_path: Path, text: str, expected: str) -> None:

@@ -182,6 +182,12 @@ def _valid_doc(**changes: Any) -> bytes:
         pytest.param(_valid_doc(status="exploded"), "invalid status 'exploded'", id="bad-status"),
         pytest.param(_valid_doc(schema_version="1"), "schema_version must be an integer", id="version-str"),
         pytest.param(_valid_doc(journal_seq="x"), "journal_seq must be an integer", id="journal_seq-str"),
+        pytest.param(b"[" * 100_000, "nested more than 100 levels deep", id="deep-100000"),
+        pytest.param(
+            _valid_doc(future={"x": json.loads("[" * 500 + "]" * 500)}),
+            "nested more than 100 levels deep",
+            id="deep-500-unknown-field",
+        ),
     ],
 )
 def test_corrupt_snapshot_is_reported_with_its_file_name(tmp_path: Path, content: bytes, problem: str) -> None:
@@ -262,6 +268,21 @@ def test_damaged_middle_journal_line_is_corrupt(tmp_path: Path, line: int) -> No
     with pytest.raises(
         CheckpointCorruptError, match=rf"{re.escape(str(journal))} is corrupt: line {line + 1} is damaged"
     ):
+        store.load("run-1", PIPELINE)
+
+
+def test_deeply_nested_journal_line_is_corrupt_not_a_recursion_error(tmp_path: Path) -> None:
+    import zlib
+
+    store, _, _, journal = saved(tmp_path, completions=2)
+    lines = journal.read_bytes().split(b"\n")
+    entry = json.loads(lines[0].split(b" ", 1)[1])
+    entry["op"]["outputs"] = [json.loads("[" * 500 + "]" * 500)]
+    body = json.dumps(entry).encode()
+    lines[0] = b"%08x %s" % (zlib.crc32(body), body)  # a valid CRC: written that way, not torn
+    journal.write_bytes(b"\n".join(lines))
+
+    with pytest.raises(CheckpointCorruptError, match=rf"{re.escape(str(journal))} is corrupt: line 1 is damaged"):
         store.load("run-1", PIPELINE)
 
 
