@@ -234,7 +234,6 @@ class CheckpointHooks(NoOpHooks):
         self.plan = plan
         if run.plan is not None or state is not None:
             run.plan = plan
-        self._clean_up(state)
 
     def _settle(
         self,
@@ -303,13 +302,18 @@ class CheckpointHooks(NoOpHooks):
             )
         return settled
 
-    def _clean_up(self, state: CheckpointState | None) -> None:
-        """Delete saved views the checkpoint does not reference (unfinished or superseded writes)."""
-        if state is None or self.saved_views is None or not state.data_location:
+    def _clean_up(self, state: CheckpointState, keep: list[str]) -> None:
+        """Delete saved views the checkpoint does not reference (unfinished or superseded writes).
+
+        Called once this attempt's first write fenced the older attempts off: before it, one of them may
+        still be saving a view it is about to record.
+        """
+        if self.saved_views is None or not state.data_location:
             return
-        removed = self.saved_views.remove_unreferenced(state.saved_view_paths())
+        removed = self.saved_views.remove_unreferenced(keep)
         if removed:
-            self._events.append(("cleaned_up", {"paths": removed, "why": "unfinished or superseded saved views"}))
+            state.record_event("cleaned_up", paths=removed, why="unfinished or superseded saved views")
+            self._save()
 
     def _save_views(
         self,
@@ -371,6 +375,7 @@ class CheckpointHooks(NoOpHooks):
         self._component_fps = compute_component_fingerprints(config)
         state = self._stored(config.name)
         self._loaded = _NOT_LOADED
+        referenced = None if state is None else state.saved_view_paths()  # before reruns drop theirs
         if state is None:
             state = CheckpointState(run_id=self.run_id, pipeline_name=config.name, pipeline_fingerprint=fingerprint)
         attempt = self.attempt if self.attempt is not None else state.attempt + 1
@@ -400,6 +405,8 @@ class CheckpointHooks(NoOpHooks):
             len(state.completed_components),
             fingerprint[:12],
         )
+        if referenced is not None:
+            self._clean_up(state, referenced)
 
     def _invalidate_reruns(self, state: CheckpointState, plan: ResumePlan) -> None:
         """Mark the plan's reruns not done before anything runs (a crash then never leaves one looking done)."""

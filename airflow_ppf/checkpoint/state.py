@@ -198,6 +198,11 @@ class CheckpointState:
     views: dict[str, dict[str, list[str] | None]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     pending_ops: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    #: The stored version this state was loaded from (set by stores that support conditional writes):
+    #: its next save refuses to replace a checkpoint that changed since
+    #: (:class:`~airflow_ppf.checkpoint.errors.CheckpointChangedError`), so an attempt never writes a
+    #: record that drops progress it did not see. Not part of the document.
+    base_version: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.run_id:
