@@ -28,7 +28,6 @@ from airflow_ppf.checkpoint import (
     CheckpointedRun,
     CheckpointError,
     CheckpointFencedError,
-    CheckpointInfo,
     CheckpointState,
     CheckpointVersionError,
     LocalCheckpointStore,
@@ -403,7 +402,12 @@ def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
         if not runs:
             out.write(f"No checkpoints in {store.base_dir}\n")
             return EXIT_OK
-        rows = [(i.run_id, i.pipeline_name, _status_of(i), i.attempt, i.completed, i.updated_at) for i in runs]
+        rows = [
+            (i.run_id, i.pipeline_name, f"damaged: {i.problem}", "", "", "")
+            if i.problem
+            else (i.run_id, i.pipeline_name, i.status, i.attempt, i.completed, i.updated_at)
+            for i in runs
+        ]
         out.write(format_table(["run id", "pipeline", "status", "attempt", "done", "updated"], rows) + "\n")
         return EXIT_OK
     if args.action == "show":
@@ -444,9 +448,6 @@ def clear_checkpoint(store: LocalCheckpointStore, run_id: str, pipeline: str | N
     out.write(f"Cleared the checkpoint of run {run_id!r}: its next run starts from the beginning\n")
     return EXIT_OK
 
-
-def _status_of(info: CheckpointInfo) -> str:
-    return f"damaged: {info.problem}" if info.problem else info.status
 
 
 def render_checkpoint(state: CheckpointState) -> str:

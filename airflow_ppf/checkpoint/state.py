@@ -477,7 +477,9 @@ class CheckpointState:
         if version > SCHEMA_VERSION:
             raise CheckpointVersionError(
                 f"checkpoint schema version {version} was written by a newer airflow-ppf; this version reads "
-                f"up to {SCHEMA_VERSION}. Upgrade airflow-ppf on this worker (or clear the checkpoint)"
+                f"up to {SCHEMA_VERSION}. Upgrade airflow-ppf on this worker, or move the checkpoint aside to "
+                "start this run from the beginning (ppf checkpoints clear, or on_corrupt_checkpoint='restart' "
+                "in the operator)"
             )
         if version < 1:
             raise CheckpointVersionError(f"unknown checkpoint schema version {version}")

@@ -160,6 +160,11 @@ def _active_file(snapshot: Path) -> Path:
     return snapshot.with_suffix(".active")
 
 
+def _holds(state: CheckpointState) -> str:
+    """What a stored checkpoint holds, in a few words (for errors)."""
+    return f"attempt {state.attempt} ({state.status}), {len(state.completed_components)} components done"
+
+
 def _version(seq: int, state: CheckpointState) -> str:
     """What identifies one stored version of a checkpoint (its journal position and latest writer)."""
     return f"{seq}:{state.writer}"
@@ -408,8 +413,7 @@ class LocalCheckpointStore:
         stored, stored_seq = self._read(snapshot, journal)
         check_fence(stored, state)
         if state.base_version is not None and state.base_version != _version(stored_seq, stored):
-            now = f"attempt {stored.attempt} ({stored.status}), {len(stored.completed_components)} components done"
-            raise CheckpointChangedError(state.run_id, str(snapshot), now)
+            raise CheckpointChangedError(state.run_id, str(snapshot), _holds(stored))
         return stored_seq
 
     def _is_newer(self, state: CheckpointState, snapshot: Path, journal: Path) -> bool:
@@ -586,12 +590,12 @@ class LocalCheckpointStore:
             )
         return found[0] if found else None
 
-    @staticmethod
-    def _pipeline_name_in(snapshot: Path) -> str:
+    def _pipeline_name_in(self, snapshot: Path) -> str:
         try:
             doc = json.loads(snapshot.read_text(encoding="utf-8"))
             return str(doc["pipeline_name"])
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            self._read(snapshot, snapshot.with_suffix(".journal"))  # raises, saying what the damage is
             raise CheckpointCorruptError(snapshot, f"cannot read its pipeline name ({exc})") from None
 
     # -- the rest ---------------------------------------------------------------------------------------
@@ -772,12 +776,13 @@ class InMemoryCheckpointStore:
     def save(self, state: CheckpointState) -> None:
         key = (state.pipeline_name, state.run_id)
         with self._lock:
-            stored = self._data.get(key)
-            if stored is not None:
-                check_fence(CheckpointState.from_dict(json.loads(stored)), state)
+            stored_doc = self._data.get(key)
+            stored = None if stored_doc is None else CheckpointState.from_dict(json.loads(stored_doc))
+            check_fence(stored, state)
             version = f"{self._versions.get(key, 0)}"
             if state.base_version is not None and (stored is None or state.base_version != version):
-                raise CheckpointChangedError(state.run_id, f"memory {key}", "another version")
+                now = "nothing: it was deleted" if stored is None else _holds(stored)
+                raise CheckpointChangedError(state.run_id, f"in memory, {key}", now)
             self._data[key] = json.dumps(state.to_dict())
             self._versions[key] = self._versions.get(key, 0) + 1
             state.pending_ops.clear()

@@ -299,3 +299,19 @@ class _FakeContext(dict[str, Any]):
 
     def __init__(self, dag_id: str, run_id: str, task_id: str) -> None:
         super().__init__(ti=_FakeTI(dag_id, run_id, task_id), params={})
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_an_unusable_local_checkpoint_dir_fails_without_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "trace.log"
+    not_a_folder = tmp_path / "afile"
+    not_a_folder.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("AIRFLOW__PPF__CHECKPOINT_DIR", str(not_a_folder))
+
+    dag_run = _dag(retries=3, pipeline=_pipeline(log, fail_on=[]), checkpoint_store="local").test()
+
+    assert dag_run.state == "failed"
+    ti = _ti(dag_run)
+    assert ti.state == "failed"
+    assert ti.try_number == 1  # AirflowFailException: bad input, no pointless retries
+    assert not log.exists(), "nothing ran"
