@@ -449,7 +449,6 @@ def clear_checkpoint(store: LocalCheckpointStore, run_id: str, pipeline: str | N
     return EXIT_OK
 
 
-
 def render_checkpoint(state: CheckpointState) -> str:
     """Render a checkpoint for people: header, completed components, attempts history."""
     lines = [
