@@ -86,11 +86,10 @@ def _stopped(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] in "Tt"
 
 
-def start_frozen_writer(store_dir: Path, run_id: str, at: str, lock_timeout: float) -> subprocess.Popen[str]:
-    """Attempt 1 of the ``saver`` pipeline's ``run_id``, stopped (SIGSTOP) at ``at`` inside a save, holding
-    the run's lock (see ``freeze-in-save`` in ``child_process.py``)."""
+def start_child(*args: str, first_line: str = "ready") -> subprocess.Popen[str]:
+    """Start the child script in the background; return once it printed ``first_line``."""
     proc = subprocess.Popen(
-        child_command("freeze-in-save", str(store_dir), run_id, "--at", at, "--lock-timeout", str(lock_timeout)),
+        child_command(*args),
         cwd=REPO_ROOT,
         env=child_env(),
         stdout=subprocess.PIPE,
@@ -98,8 +97,16 @@ def start_frozen_writer(store_dir: Path, run_id: str, at: str, lock_timeout: flo
         text=True,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.strip() == "frozen", (line, proc.stderr.read() if proc.stderr else "")
+    line = proc.stdout.readline()  # everything is imported; the interesting part starts now
+    assert line.strip() == first_line, (line, proc.stderr.read() if proc.stderr else "")
+    return proc
+
+
+def start_frozen_writer(store_dir: Path, run_id: str, at: str, lock_timeout: float) -> subprocess.Popen[str]:
+    """Attempt 1 of the ``saver`` pipeline's ``run_id``, stopped (SIGSTOP) at ``at`` inside a save, holding
+    the run's lock (see ``freeze-in-save`` in ``child_process.py``)."""
+    args = ("freeze-in-save", str(store_dir), run_id, "--at", at, "--lock-timeout", str(lock_timeout))
+    proc = start_child(*args, first_line="frozen")
     deadline = time.monotonic() + 10
     while not _stopped(proc.pid):
         assert time.monotonic() < deadline, "the writer did not stop"

@@ -15,36 +15,12 @@ from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import LocalCheckpointStore, load_checkpoint_for_resume
 from airflow_ppf.runner.checkpoint import CheckpointStatus
 from tests.unit.checkpoint.components import read_log
-from tests.unit.checkpoint.support import (
-    REPO_ROOT,
-    SAVER,
-    chain,
-    child_command,
-    child_env,
-    run_child,
-    start_frozen_writer,
-    write_config,
-)
+from tests.unit.checkpoint.support import SAVER, chain, run_child, start_child, start_frozen_writer, write_config
 
 pytestmark = pytest.mark.slow
 
 NAMES = [f"c{i:02d}" for i in range(15)]
 RUN_ID = "run-001"
-
-
-def start_child(*args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        child_command(*args),
-        cwd=REPO_ROOT,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # everything is imported; the interesting part starts now
-    assert line.strip() == "ready", (line, proc.stderr.read() if proc.stderr else "")
-    return proc
 
 
 def kill(proc: subprocess.Popen[str], delay: float) -> str:
