@@ -503,7 +503,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        with stop_on_sigterm():
+        with stop_on_sigterm() if args.command == "run" else contextlib.nullcontext():
             return _COMMANDS[args.command](args, stream)
     except ConfigError as exc:
         sys.stderr.write(f"ppf: {exc}\n")

@@ -116,38 +116,38 @@ def _acquire(path: Path, timeout: float, may_take_over: Callable[[], bool] | Non
     newer: bool | None = None  # may this process take over from the current holder (asked once per holder)
     while True:
         fd = open_file(path, os.O_RDWR)
+        locked = False
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            now = time.monotonic()
-            seen = _read_holder(fd)
-            if seen != holder:  # another holder (or the same one again): its time starts now
-                holder, since, newer = seen, now, None
-            waited = now - since
-            if waited >= timeout:
-                lease = _declared_lease(seen)
-                if newer is None:
-                    newer = lease is not None and may_take_over is not None and may_take_over()
-                if not newer:
-                    os.close(fd)
-                    raise CheckpointBusyError(_busy_message(path, seen, timeout, what)) from None
-                if lease is not None and waited >= 2 * lease:
-                    taken = _take_over(path, fd)
-                    os.close(fd)
-                    if taken is not None:
-                        return taken, True
-                    holder = None  # someone else replaced it: wait for the new holder
-                    continue
-            os.close(fd)
-            time.sleep(delay)
-            delay = min(delay * 2, _POLL_MAX)
-            continue
-        except BaseException:
-            os.close(fd)
-            raise
-        if _same_file(fd, path):
-            return fd, False
-        os.close(fd)  # replaced or deleted while we waited: lock the file now at the path
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = _same_file(fd, path)  # else: replaced or deleted while we waited, lock the new one
+            except BlockingIOError:
+                now = time.monotonic()
+                seen = _read_holder(fd)
+                if seen != holder:  # another holder (or the same one again): its time starts now
+                    holder, since, newer = seen, now, None
+                waited = now - since
+                if waited >= timeout:
+                    lease = _declared_lease(seen)
+                    if newer is None:
+                        newer = lease is not None and may_take_over is not None and may_take_over()
+                    if not newer or lease is None:
+                        raise CheckpointBusyError(_busy_message(path, seen, timeout, what)) from None
+                    if waited >= 2 * lease:
+                        taken = _take_over(path, fd)
+                        if taken is not None:
+                            return taken, True
+                        # Another taker is at it (or the file was just replaced: its holder shows next time).
+                        if waited >= 2 * max(timeout, 2 * lease):
+                            busy = _busy_message(path, seen, timeout, what) + "; taking it over failed"
+                            raise CheckpointBusyError(busy) from None
+                time.sleep(delay)
+                delay = min(delay * 2, _POLL_MAX)
+            if locked:
+                return fd, False
+        finally:
+            if not locked:
+                os.close(fd)
 
 
 def _busy_message(path: Path, holder: str, timeout: float, what: str) -> str:
@@ -165,7 +165,7 @@ def _take_over(path: Path, stale_fd: int) -> int | None:
     try:
         try:
             fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # one taker at a time
-        except BlockingIOError:
+        except OSError:  # another taker holds it, or this file system cannot lock folders
             return None
         if not _same_file(stale_fd, path):
             return None

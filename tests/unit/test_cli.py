@@ -312,6 +312,9 @@ def test_an_unusable_checkpoint_dir_exits_2_before_anything_runs(tmp_path: Path,
     assert out.stdout == ""
     assert not log.exists(), "nothing ran"
     assert not (tmp_path / "gone").exists()
+    if kind == "file":
+        listed = ppf("checkpoints", "--checkpoint-dir", str(target), "list")
+        assert (listed.returncode, listed.stderr) == (2, f"ppf: checkpoint folder {target} is a file, not a folder\n")
 
 
 def _read_only_mounts_work(folder: Path) -> bool:
