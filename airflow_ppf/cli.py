@@ -1,28 +1,37 @@
 """``ppf``: validate and run pipelines, inspect and clear checkpoints.
 
-Exit codes: 0 success, 1 the pipeline failed, 2 bad input (config, arguments, damaged checkpoint),
-130 interrupted. User errors print one clear message, never a traceback (``--debug`` shows it).
+Exit codes: 0 success, 1 the pipeline failed, 2 bad input (config, arguments, damaged checkpoint,
+unusable checkpoint folder), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). User errors print one
+clear message, never a traceback (``--debug`` shows it). A reader that closes stdout early
+(``ppf run … | head -1``) stops the output, not the run: the exit code stays the run's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import re
 import shlex
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Literal, cast
 
 from airflow_ppf.checkpoint import (
+    CheckpointCorruptError,
     CheckpointedRun,
     CheckpointError,
+    CheckpointFencedError,
     CheckpointState,
+    CheckpointVersionError,
     LocalCheckpointStore,
     OnConfigChange,
     ResumePlan,
@@ -42,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_SIGNAL_BASE = 128  # + the signal number: 143 for SIGTERM
 DEFAULT_CHECKPOINT_DIR = ".ppf/checkpoints"
 
 _STATUS_MARK = {
@@ -57,6 +67,70 @@ _STATUS_MARK = {
 
 class UsageError(Exception):
     """Bad command-line input (exit code 2)."""
+
+
+class Terminated(BaseException):
+    """A SIGTERM arrived (a scheduler, ``timeout``, Kubernetes): the run stops as on Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated by signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the block runs, so the run stops like on Ctrl-C: the
+    checkpoint is marked interrupted and the exit code is 143. Later SIGTERMs are ignored meanwhile (the
+    stop must not be cut short; a SIGKILL still ends it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ReaderSafeOutput:
+    """Standard output that outlives its reader: once the reader closed the pipe (``| head -1``), the rest
+    of the output goes to ``/dev/null``, and the run goes on (its result and checkpoint are kept)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        #: Whether the reader went away.
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._discard_from_now_on()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._discard_from_now_on()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def _discard_from_now_on(self) -> None:
+        self.reader_gone = True
+        # What is still buffered (and Python's final flush at exit) must not fail again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
 
 
 class ConsoleProgress(NoOpHooks):
@@ -130,6 +204,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-checkpoint", action="store_true", help="run without recording progress")
     run.add_argument("--resume", action="store_true", help="skip the components the checkpoint has as done")
     run.add_argument(
+        "--attempt",
+        type=int,
+        metavar="N",
+        help="this attempt's number, as a scheduler counts tries (1, 2, ...); a higher number fences off a "
+        "lower one still running. Default: the stored attempt + 1",
+    )
+    run.add_argument(
+        "--on-corrupt-checkpoint",
+        choices=["fail", "restart"],
+        help="a damaged checkpoint: stop (fail) or move it aside and start over (restart). "
+        "Default: restart without --resume, fail with it",
+    )
+    run.add_argument(
         "--on-config-change",
         choices=[m.value for m in OnConfigChange],
         default=OnConfigChange.RESTART.value,
@@ -164,7 +251,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _checkpoint_dir(arg: str | None) -> Path:
+    if arg is not None and not arg.strip():
+        raise UsageError(
+            f"--checkpoint-dir must not be empty (omit it for $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})"
+        )
     return Path(arg or os.environ.get("PPF_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR)
+
+
+def _check_not_blank(value: str | None, what: str) -> None:
+    """Refuse an empty or blank argument (instead of silently using a default in its place)."""
+    if value is not None and not value.strip():
+        raise UsageError(f"{what} must not be empty")
 
 
 def _parse_pairs(pairs: Sequence[str], option: str, *, names: re.Pattern[str] | None = None) -> dict[str, str]:
@@ -221,6 +318,9 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
             spark_conf={**config.spark.spark_conf, **extra_conf},
         )
         config = replace(config, spark=spark)
+    _check_not_blank(args.run_id, "--run-id")
+    if args.attempt is not None and args.attempt < 1:
+        raise UsageError(f"--attempt must be 1 or more, got {args.attempt}")
     if args.resume and args.no_checkpoint:
         raise UsageError("--resume needs a checkpoint; drop --no-checkpoint")
     if args.resume and not args.run_id:
@@ -238,6 +338,8 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
         return EXIT_OK if result.success else EXIT_FAILED
 
     store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+    # A run that does not resume has no use for a damaged checkpoint: it moves it aside and starts over.
+    on_corrupt: Literal["fail", "restart"] = args.on_corrupt_checkpoint or ("fail" if args.resume else "restart")
     run = CheckpointedRun(
         config,
         store,
@@ -248,21 +350,32 @@ def cmd_run(args: argparse.Namespace, out: IO[str]) -> int:
             forget_on_fresh_start=False,
             no_resume_reason="--resume not given (every component runs again)",
         ),
+        attempt=args.attempt,
+        on_corrupt_checkpoint=on_corrupt,
         progress=progress,
         fail_fast=not args.no_fail_fast,
     )
-    plan = run.prepare()
-    out.write(
-        f"Pipeline {config.name!r} · run id {run_id} · attempt {run.attempt_number} · checkpoints in {store.base_dir}\n"
-    )
-    progress.show_plan = plan.previous_attempt > 0
     try:
-        result = run.run()
-    except CriticalHookError as exc:
-        out.write(f"\nThe run is stopped: its checkpoint could not be kept: {exc.error}\n")
-        if exc.result is not None:
-            _print_result(exc.result, out, as_json=args.json)
-        return EXIT_FAILED
+        try:
+            plan = run.prepare()
+        except CheckpointFencedError as exc:
+            if args.attempt is None:
+                raise
+            raise UsageError(f"{exc} (--attempt {exc.stored_attempt + 1} or higher takes over)") from None
+        out.write(
+            f"Pipeline {config.name!r} · run id {run_id} · attempt {run.attempt_number} · "
+            f"checkpoints in {store.base_dir}\n"
+        )
+        for note in run.forgotten:
+            out.write(f"Note: {note}\n")
+        progress.show_plan = plan.previous_attempt > 0
+        try:
+            result = run.run()
+        except CriticalHookError as exc:
+            out.write(f"\nThe run is stopped: its checkpoint could not be kept: {exc.error}\n")
+            if exc.result is not None:
+                _print_result(exc.result, out, as_json=args.json)
+            return EXIT_FAILED
     finally:
         run.close()
     _print_result(result, out, as_json=args.json, plan=run.plan)
@@ -305,12 +418,20 @@ def _print_result(
 
 def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
     store = LocalCheckpointStore(_checkpoint_dir(args.checkpoint_dir))
+    _check_not_blank(getattr(args, "run_id", None), "the run id")
+    if store.base_dir.exists() and not store.base_dir.is_dir():
+        raise UsageError(f"checkpoint folder {store.base_dir} is a file, not a folder")
     if args.action == "list":
         runs = store.list_runs(args.pipeline)
         if not runs:
             out.write(f"No checkpoints in {store.base_dir}\n")
             return EXIT_OK
-        rows = [(i.run_id, i.pipeline_name, i.status, i.attempt, i.completed, i.updated_at) for i in runs]
+        rows = [
+            (i.run_id, i.pipeline_name, f"damaged: {i.problem}", "", "", "")
+            if i.problem
+            else (i.run_id, i.pipeline_name, i.status, i.attempt, i.completed, i.updated_at)
+            for i in runs
+        ]
         out.write(format_table(["run id", "pipeline", "status", "attempt", "done", "updated"], rows) + "\n")
         return EXIT_OK
     if args.action == "show":
@@ -325,15 +446,30 @@ def cmd_checkpoints(args: argparse.Namespace, out: IO[str]) -> int:
             plan = predict_next_attempt(state, _load_config(args.config, args.var))
             out.write("\nWhat the next attempt with --resume does:\n" + plan.format_table() + "\n")
         return EXIT_OK
-    state = store.load(args.run_id, args.pipeline)
+    with store.exclusive_use(args.run_id, args.pipeline):  # refused while the run is running
+        return clear_checkpoint(store, args.run_id, args.pipeline, out)
+
+
+def clear_checkpoint(store: LocalCheckpointStore, run_id: str, pipeline: str | None, out: IO[str]) -> int:
+    """Delete a checkpoint and its saved views; a damaged one (that does not load) is moved aside."""
+    damage: str | None = None
+    try:
+        state = store.load(run_id, pipeline)
+    except (CheckpointCorruptError, CheckpointVersionError) as exc:
+        state, damage = None, exc.problem
     if state is None:
-        out.write(f"No checkpoint for run id {args.run_id!r} in {store.base_dir}\n")
-        return EXIT_OK
-    for done in forget_checkpoint(store, state):
-        if done.startswith("deleted the checkpoint"):
-            continue
-        out.write(done[0].upper() + done[1:] + "\n")
-    out.write(f"Cleared the checkpoint of run {args.run_id!r}: its next run starts from the beginning\n")
+        moved = store.quarantine(run_id, pipeline)  # also finds a damaged one by its file name alone
+        if not moved:
+            out.write(f"No checkpoint for run id {run_id!r} in {store.base_dir}\n")
+            return EXIT_OK
+        why = f" ({damage})" if damage else ""
+        out.write(f"Moved the damaged checkpoint aside{why}, for inspection: {', '.join(map(str, moved))}\n")
+    else:
+        for done in forget_checkpoint(store, state):
+            if done.startswith("deleted the checkpoint"):
+                continue
+            out.write(done[0].upper() + done[1:] + "\n")
+    out.write(f"Cleared the checkpoint of run {run_id!r}: its next run starts from the beginning\n")
     return EXIT_OK
 
 
@@ -383,7 +519,7 @@ _COMMANDS = {"validate": cmd_validate, "run": cmd_run, "checkpoints": cmd_checkp
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     """Run the ``ppf`` command line; return its exit code."""
-    stream = out or sys.stdout
+    stream = cast(IO[str], ReaderSafeOutput(out or sys.stdout))
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
@@ -391,7 +527,8 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return _COMMANDS[args.command](args, stream)
+        with stop_on_sigterm() if args.command == "run" else contextlib.nullcontext():
+            return _COMMANDS[args.command](args, stream)
     except ConfigError as exc:
         sys.stderr.write(f"ppf: {exc}\n")
         return EXIT_BAD_INPUT
@@ -401,6 +538,9 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("ppf: interrupted\n")
         return EXIT_INTERRUPTED
+    except Terminated as exc:
+        sys.stderr.write(f"ppf: terminated ({signal.Signals(exc.signum).name}); the checkpoint is kept\n")
+        return EXIT_SIGNAL_BASE + exc.signum
     except Exception as exc:
         if args.debug:
             raise

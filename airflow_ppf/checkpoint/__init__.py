@@ -14,9 +14,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_ppf.checkpoint.edits import NothingToRerunError, UnknownComponentError, rerun_from, reset_checkpoint
     from airflow_ppf.checkpoint.errors import (
+        CheckpointBusyError,
+        CheckpointChangedError,
         CheckpointCorruptError,
         CheckpointError,
         CheckpointFencedError,
+        CheckpointLocationError,
+        CheckpointLockLostError,
         CheckpointNotFoundError,
         CheckpointVersionError,
         PipelineConfigChangedError,
@@ -60,11 +64,15 @@ if TYPE_CHECKING:
 #: (e.g. :mod:`airflow_ppf.checkpoint.naming` from a DAG file's operator) does not import them all.
 _HOMES = {
     "AttemptRecord": "airflow_ppf.checkpoint.state",
+    "CheckpointBusyError": "airflow_ppf.checkpoint.errors",
+    "CheckpointChangedError": "airflow_ppf.checkpoint.errors",
     "CheckpointCorruptError": "airflow_ppf.checkpoint.errors",
     "CheckpointError": "airflow_ppf.checkpoint.errors",
     "CheckpointFencedError": "airflow_ppf.checkpoint.errors",
     "CheckpointHooks": "airflow_ppf.checkpoint.recorder",
     "CheckpointInfo": "airflow_ppf.checkpoint.stores",
+    "CheckpointLocationError": "airflow_ppf.checkpoint.errors",
+    "CheckpointLockLostError": "airflow_ppf.checkpoint.errors",
     "CheckpointNotFoundError": "airflow_ppf.checkpoint.errors",
     "CheckpointState": "airflow_ppf.checkpoint.state",
     "CheckpointStatus": "airflow_ppf.checkpoint.state",
@@ -110,11 +118,15 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "SCHEMA_VERSION",
     "AttemptRecord",
+    "CheckpointBusyError",
+    "CheckpointChangedError",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointFencedError",
     "CheckpointHooks",
     "CheckpointInfo",
+    "CheckpointLocationError",
+    "CheckpointLockLostError",
     "CheckpointNotFoundError",
     "CheckpointState",
     "CheckpointStatus",

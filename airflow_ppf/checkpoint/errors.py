@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
+    "CheckpointBusyError",
+    "CheckpointChangedError",
     "CheckpointCorruptError",
     "CheckpointError",
     "CheckpointFencedError",
+    "CheckpointLocationError",
+    "CheckpointLockLostError",
     "CheckpointNotFoundError",
     "CheckpointVersionError",
     "PipelineConfigChangedError",
@@ -35,7 +39,19 @@ class CheckpointCorruptError(CheckpointError):
 
 
 class CheckpointVersionError(CheckpointError):
-    """A checkpoint was written with a schema this version of airflow-ppf cannot read."""
+    """A checkpoint was written with a schema this version of airflow-ppf cannot read.
+
+    ``path`` names the file (or store key) once the store knows it (:meth:`at`).
+    """
+
+    def __init__(self, problem: str, path: str | Path | None = None) -> None:
+        self.problem = problem
+        self.path = None if path is None else str(path)
+        super().__init__(problem if self.path is None else f"{self.path}: {problem}")
+
+    def at(self, path: str | Path) -> CheckpointVersionError:
+        """The same error, naming the file (or store key) it was found in."""
+        return CheckpointVersionError(self.problem, path)
 
 
 class CheckpointNotFoundError(CheckpointError, LookupError):
@@ -87,4 +103,44 @@ class PipelineConfigChangedError(CheckpointError):
         super().__init__(
             f"pipeline {pipeline_name!r} changed since the checkpoint of run {run_id!r} was saved"
             + (f" ({detail})" if detail else "")
+        )
+
+
+class CheckpointLocationError(CheckpointError):
+    """The checkpoint folder cannot be used (a file, a missing target, read-only...): bad input, found
+    before anything runs."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"checkpoint folder {self.path} cannot be used: {reason}")
+
+
+class CheckpointBusyError(CheckpointError):
+    """Another process holds the checkpoint: its lock stayed taken past the timeout, or the run is running."""
+
+
+class CheckpointLockLostError(CheckpointError):
+    """This process held the checkpoint lock past its lease (it was frozen or stalled): a newer attempt
+    may have taken the lock over, so it refuses to write."""
+
+    def __init__(self, path: str | Path, held: float, lease: float, action: str) -> None:
+        self.path = str(path)
+        super().__init__(
+            f"this process held the checkpoint lock {self.path} for {held:.1f} s, past its {lease:g} s lease "
+            f"(it was frozen or stalled), so a newer attempt may have taken it over: refusing to {action}. "
+            "Another attempt of this run took over: stop this one"
+        )
+
+
+class CheckpointChangedError(CheckpointError):
+    """The stored checkpoint changed since this state was read from it: writing it would undo progress it
+    never saw (another attempt recorded more meanwhile). Read it again and plan again."""
+
+    def __init__(self, run_id: str, path: str, now: str) -> None:
+        self.run_id = run_id
+        self.path = path
+        super().__init__(
+            f"checkpoint of run {run_id!r} ({path}) changed since this attempt read it (it now holds {now}): "
+            "another attempt of the run recorded progress meanwhile; read it again and plan again"
         )

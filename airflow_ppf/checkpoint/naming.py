@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["pipeline_run_id", "safe_file_name"]
+__all__ = ["check_run_id", "pipeline_run_id", "safe_file_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -21,6 +21,20 @@ def pipeline_run_id(dag_id: str, dag_run_id: str, task_id: str, map_index: int |
     """
     base = f"{dag_id}/{dag_run_id}/{task_id}"
     return f"{base}[{map_index}]" if map_index is not None and map_index >= 0 else base
+
+
+def check_run_id(run_id: object) -> str:
+    """Return ``run_id`` if it is a usable checkpoint run id: a string that is not empty or blank.
+
+    Raises:
+        TypeError: not a string (an int run id would fail much later, in a file name or a JSON key).
+        ValueError: empty or only white space.
+    """
+    if not isinstance(run_id, str):
+        raise TypeError(f"run_id must be a string, got {type(run_id).__name__} ({run_id!r})")
+    if not run_id.strip():
+        raise ValueError(f"run_id must not be empty (got {run_id!r})")
+    return run_id
 
 
 def safe_file_name(text: str, max_slug: int = 60) -> str:

@@ -23,6 +23,7 @@ from airflow_ppf.checkpoint.fingerprint import (
     compute_field_digests,
     compute_pipeline_fingerprint,
 )
+from airflow_ppf.checkpoint.naming import check_run_id
 from airflow_ppf.checkpoint.planner import (
     OnConfigChange,
     PlanAction,
@@ -161,13 +162,11 @@ class CheckpointHooks(NoOpHooks):
         observers: Sequence[object] = (),
         now_func: Callable[[], datetime.datetime] | None = None,
     ) -> None:
-        if not run_id:
-            raise ValueError("run_id must not be empty")
         if pipeline_fingerprint is not None and not pipeline_fingerprint:
             raise ValueError("pipeline_fingerprint must not be empty (omit it to compute it from the config)")
         self.now_func = now_func
         self.store = store
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.pipeline_fingerprint = pipeline_fingerprint
         self.attempt = attempt
         self.on_config_change = OnConfigChange(on_config_change)
@@ -250,7 +249,6 @@ class CheckpointHooks(NoOpHooks):
         self.plan = plan
         if run.plan is not None or state is not None:
             run.plan = plan
-        self._clean_up(state)
 
     def _settle(
         self,
@@ -403,13 +401,18 @@ class CheckpointHooks(NoOpHooks):
         for name, why in decided.reruns.items():
             recovery.rerun(name, why)
 
-    def _clean_up(self, state: CheckpointState | None) -> None:
-        """Delete saved views the checkpoint does not reference (unfinished or superseded writes)."""
-        if state is None or self.saved_views is None or not state.data_location:
+    def _clean_up(self, state: CheckpointState, keep: list[str]) -> None:
+        """Delete saved views the checkpoint does not reference (unfinished or superseded writes).
+
+        Called once this attempt's first write fenced the older attempts off: before it, one of them may
+        still be saving a view it is about to record.
+        """
+        if self.saved_views is None or not state.data_location:
             return
-        removed = self.saved_views.remove_unreferenced(state.saved_view_paths())
+        removed = self.saved_views.remove_unreferenced(keep)
         if removed:
-            self._events.append(("cleaned_up", {"paths": removed, "why": "unfinished or superseded saved views"}))
+            state.record_event("cleaned_up", paths=removed, why="unfinished or superseded saved views")
+            self._save()
 
     def _save_views(
         self,
@@ -471,6 +474,7 @@ class CheckpointHooks(NoOpHooks):
         self._component_fps = compute_component_fingerprints(config)
         state = self._stored(config.name)
         self._loaded = _NOT_LOADED
+        referenced = None if state is None else state.saved_view_paths()  # before reruns drop theirs
         stamp = None if self.now_func is None else self.now_func
         if state is None:
             state = CheckpointState(
@@ -508,6 +512,8 @@ class CheckpointHooks(NoOpHooks):
             len(state.completed_components),
             fingerprint[:12],
         )
+        if referenced is not None:
+            self._clean_up(state, referenced)
 
     def _invalidate_reruns(self, state: CheckpointState, plan: ResumePlan) -> None:
         """Mark the plan's reruns not done before anything runs (a crash then never leaves one looking done)."""

@@ -9,18 +9,25 @@ passed in; nothing of the decision is made twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_ppf.checkpoint.errors import CheckpointCorruptError
+from airflow_ppf.checkpoint.errors import (
+    CheckpointChangedError,
+    CheckpointCorruptError,
+    CheckpointFencedError,
+    CheckpointVersionError,
+)
 from airflow_ppf.checkpoint.fingerprint import compute_pipeline_fingerprint
+from airflow_ppf.checkpoint.naming import check_run_id
 from airflow_ppf.checkpoint.planner import ResumePlan, ResumePolicy, fresh_start_reason, plan_resume
 from airflow_ppf.checkpoint.recorder import DEFAULT, CheckpointHooks, _Default
 from airflow_ppf.checkpoint.saved_views import SavedViews
 from airflow_ppf.checkpoint.state import CheckpointState
 from airflow_ppf.checkpoint.stores import CheckpointStore
-from airflow_ppf.runner.hooks import CompositeHooks
+from airflow_ppf.runner.hooks import CompositeHooks, CriticalHookError
 from airflow_ppf.runner.report import describe_error
 from airflow_ppf.runner.simple_runner import SimplePipelineRunner
 from airflow_ppf.spark.fs import is_local_uri
@@ -35,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["CheckpointedRun", "forget_checkpoint"]
 
 log = logging.getLogger(__name__)
+
+#: How often an attempt plans again when another attempt records progress between its read of the
+#: checkpoint and its first write (each time, it reads the new record and plans from it).
+_MAX_REPLANS = 3
 
 
 def _no_spark() -> SparkSession:
@@ -102,11 +113,9 @@ class CheckpointedRun:
         spark_manager: SparkSessionManager | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
-        if not run_id:
-            raise ValueError("run_id must not be empty")
         self.config = config
         self.store = store
-        self.run_id = run_id
+        self.run_id = check_run_id(run_id)
         self.policy = policy or ResumePolicy()
         self.attempt = attempt
         self.max_tries = max_tries
@@ -125,6 +134,8 @@ class CheckpointedRun:
         #: What was done to start over (checkpoint deleted, damaged checkpoint moved aside...).
         self.forgotten: list[str] = []
         self._plan: ResumePlan | None = None
+        self._replanned: list[str] = []
+        self._held: contextlib.ExitStack | None = None
         self.recorder: CheckpointHooks | None = None
         self.runner: SimplePipelineRunner | None = None
 
@@ -133,13 +144,20 @@ class CheckpointedRun:
     def prepare(self) -> ResumePlan:
         """Load the checkpoint (once), decide what to skip, and forget it if this attempt starts over.
 
+        Before reading, a store that can (:class:`~airflow_ppf.checkpoint.stores.LocalCheckpointStore`)
+        checks that the checkpoint can be written at all, and marks the run as running until :meth:`close`.
+
         Raises:
+            CheckpointLocationError: the store's folder cannot be used (nothing ran, nothing was written).
             CheckpointCorruptError: the checkpoint is damaged and ``on_corrupt_checkpoint`` is ``fail``.
-            CheckpointError: the checkpoint cannot be read (a newer format, an unreachable store).
+            CheckpointVersionError: written by a newer airflow-ppf and ``on_corrupt_checkpoint`` is ``fail``.
+            CheckpointFencedError: ``attempt`` is not newer than the attempt the checkpoint records.
+            CheckpointError: the checkpoint cannot be read (an unreachable store).
             PipelineConfigChangedError: the pipeline changed and the policy says ``fail``.
         """
         if self._plan is not None:
             return self._plan
+        self._hold_store()
         state = self._load()
         reason = fresh_start_reason(state, self.policy, attempt=self.attempt, max_tries=self.max_tries)
         plan = plan_resume(
@@ -147,19 +165,36 @@ class CheckpointedRun:
         )
         if self.forgotten:
             plan.notes.extend(self.forgotten)
+        plan.notes.extend(self._replanned)
         if state is not None and reason is not None and self.policy.forget_on_fresh_start:
             location = self.data_location if isinstance(self.data_location, str) else None
             self.forgotten.extend(forget_checkpoint(self.store, state, location))
             log.info("Starting from the beginning: %s (%s)", reason, "; ".join(self.forgotten))
             state = None
+        if state is not None and self.attempt is not None and state.attempts and self.attempt <= state.attempt:
+            # Refused now, before anything runs, rather than by the store at the first write.
+            raise CheckpointFencedError(self.run_id, state.attempt, state.writer, self.attempt, "this process")
         self.state = state
         self._plan = plan
         return plan
 
+    def _hold_store(self) -> None:
+        """Check the store can be written and mark the run as running, where the store can (once)."""
+        if self._held is not None:
+            return
+        ensure_writable = getattr(self.store, "ensure_writable", None)
+        if callable(ensure_writable):
+            ensure_writable(self.run_id, self.config.name)
+        held = contextlib.ExitStack()
+        running = getattr(self.store, "running", None)
+        if callable(running):
+            held.enter_context(running(self.run_id, self.config.name))
+        self._held = held
+
     def _load(self) -> CheckpointState | None:
         try:
             return self.store.load(self.run_id, self.config.name)
-        except CheckpointCorruptError as exc:
+        except (CheckpointCorruptError, CheckpointVersionError) as exc:
             quarantine = getattr(self.store, "quarantine", None)
             if self.on_corrupt_checkpoint != "restart" or quarantine is None:
                 raise
@@ -187,12 +222,35 @@ class CheckpointedRun:
     def run(self) -> PipelineResult:
         """Run the attempt (preparing it first if needed) and return its result.
 
+        The plan and the state this attempt writes come from one read of the checkpoint: when another
+        attempt of the run records progress after that read, the first write refuses
+        (:class:`CheckpointChangedError`, before any component ran) and the attempt reads and plans again.
+
         Raises:
             ConfigError: a component cannot be imported or built (nothing was recorded).
             CriticalHookError: the checkpoint could not be written (its ``result`` holds the run so far).
             BaseException: an interruption, after the checkpoint was marked interrupted.
         """
-        plan = self.prepare()
+        for replans in range(_MAX_REPLANS + 1):
+            try:
+                return self._run_once(self.prepare())
+            except CriticalHookError as exc:
+                if not isinstance(exc.error, CheckpointChangedError) or replans == _MAX_REPLANS:
+                    raise
+                self._plan_again(exc.error)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _plan_again(self, changed: CheckpointChangedError) -> None:
+        """Forget the plan made from a checkpoint that changed before this attempt's first write."""
+        note = f"planned again: {changed}"
+        log.warning("Nothing ran yet; %s", note)
+        self._replanned.append(note)
+        self._plan = None
+        self.state = None
+        if self.runner is not None and self.spark_manager is None:
+            self.spark_manager = self.runner.spark_manager  # keep the session (and its restored views)
+
+    def _run_once(self, plan: ResumePlan) -> PipelineResult:
         self.recorder = CheckpointHooks(
             self.store,
             run_id=self.run_id,
@@ -222,9 +280,14 @@ class CheckpointedRun:
             self.runner.cancel()
 
     def close(self) -> None:
-        """Stop the SparkSession the run created."""
-        if self.runner is not None:
-            self.runner.close()
+        """Stop the SparkSession the run created; the run no longer counts as running."""
+        try:
+            if self.runner is not None:
+                self.runner.close()
+        finally:
+            if self._held is not None:
+                self._held.close()
+                self._held = None
 
     # -- what people see -------------------------------------------------------------------------------
 

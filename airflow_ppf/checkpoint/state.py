@@ -217,6 +217,11 @@ class CheckpointState:
         #: Changes not yet handed to a store (a journaling store appends just these); not a field, so
         #: ``asdict(state)`` holds only the record itself.
         self.pending_ops: list[dict[str, Any]] = []
+        #: The stored version this state was loaded from (set by stores that support conditional writes):
+        #: its next save refuses to replace a checkpoint that changed since
+        #: (:class:`~airflow_ppf.checkpoint.errors.CheckpointChangedError`), so an attempt never writes a
+        #: record that drops progress it did not see. Not a field either.
+        self.base_version: str | None = None
         self._now: Callable[[], str] = utcnow
         now = self._now()
         self.created_at = self.created_at or now
@@ -490,7 +495,9 @@ class CheckpointState:
         if version > SCHEMA_VERSION:
             raise CheckpointVersionError(
                 f"checkpoint schema version {version} was written by a newer airflow-ppf; this version reads "
-                f"up to {SCHEMA_VERSION}. Upgrade airflow-ppf on this worker (or clear the checkpoint)"
+                f"up to {SCHEMA_VERSION}. Upgrade airflow-ppf on this worker, or move the checkpoint aside to "
+                "start this run from the beginning (ppf checkpoints clear, or on_corrupt_checkpoint='restart' "
+                "in the operator)"
             )
         if version < 1:
             raise CheckpointVersionError(f"unknown checkpoint schema version {version}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_ppf.config.errors import ConfigError
+from airflow_ppf.config.limits import MAX_NESTING, MAX_VALUES, shape_problem, too_deep, too_many_values
 
 __all__ = ["FORMATS", "format_for_path", "parse_file", "parse_text"]
 
@@ -105,11 +106,17 @@ def parse_text(
 
 
 def _parse_hocon(text: str, source: str | None, base_dir: Path | None) -> dict[str, Any]:
-    from pyhocon import ConfigFactory
+    from pyhocon import ConfigFactory, ConfigParser
     from pyhocon.exceptions import ConfigException
 
     try:
-        tree = ConfigFactory.parse_string(text, basedir=str(base_dir) if base_dir else None, resolve=True)
+        tree = ConfigFactory.parse_string(text, basedir=str(base_dir) if base_dir else None, resolve=False)
+        _check_hocon_expansion(tree, source)
+        ConfigParser.resolve_substitutions(tree)
+    except RecursionError:
+        raise _too_deep(source) from None
+    except ConfigError:
+        raise
     except ConfigException as exc:
         message = str(exc)
         if "Cannot resolve variable" in message:
@@ -123,13 +130,19 @@ def _parse_hocon(text: str, source: str | None, base_dir: Path | None) -> dict[s
         raise ConfigError.single("", f"HOCON error: {message}", source=source) from None
     except Exception as exc:  # pyparsing raises its own ParseException family
         raise ConfigError.single("", f"HOCON syntax error: {_one_line(exc)}", source=source) from None
-    plain: dict[str, Any] = _to_builtin(tree.as_plain_ordered_dict())
+    try:
+        plain: dict[str, Any] = _to_builtin(tree.as_plain_ordered_dict())
+    except RecursionError:
+        raise _too_deep(source) from None
+    _checked_shape(plain, source)
     return plain
 
 
 def _parse_json(text: str, source: str | None) -> Any:
     try:
-        return json.loads(text)
+        return _checked_shape(json.loads(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
     except json.JSONDecodeError as exc:
         raise ConfigError.single(
             "", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}", source=source
@@ -140,12 +153,109 @@ def _parse_yaml(text: str, source: str | None) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        _check_yaml_expansion(text, source)
+        return _checked_shape(yaml.safe_load(text), source)
+    except RecursionError:
+        raise _too_deep(source) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or _one_line(exc)
         raise ConfigError.single("", f"YAML syntax error{where}: {problem}", source=source) from None
+
+
+def _too_deep(source: str | None) -> ConfigError:
+    return ConfigError.single("", f"the document is {too_deep()}", source=source)
+
+
+def _checked_shape(data: Any, source: str | None) -> Any:
+    """Return ``data`` if it is within the nesting and size bounds of :mod:`airflow_ppf.config.limits`."""
+    problem = shape_problem(data)
+    if problem is not None:
+        raise ConfigError.single("", f"the document is {problem}", source=source)
+    return data
+
+
+def _check_yaml_expansion(text: str, source: str | None) -> None:
+    """Refuse YAML nested too deep, or whose aliases expand past the value bound, before it is built.
+
+    Reads the event stream (PyYAML's parser keeps its own stack: no recursion), counting each alias as
+    the size of what its anchor holds, so a "billion laughs" document is refused after a few hundred
+    events instead of being built.
+    """
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> values it holds, once its node has ended
+    frames: list[list[Any]] = []  # open lists and objects: [values so far, anchor]
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 0
+        if isinstance(event, yaml.CollectionStartEvent):
+            frames.append([1, event.anchor])
+            if len(frames) > MAX_NESTING:
+                raise ConfigError.single("", f"line {line}: the document is {too_deep()}", source)
+            added = 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            count, anchor = frames.pop()
+            if anchor is not None:
+                sizes[anchor] = count
+            if frames:
+                frames[-1][0] += count
+            continue
+        elif isinstance(event, yaml.ScalarEvent):
+            added = 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            added = sizes.get(event.anchor or "", 1)  # an unknown alias is PyYAML's error to report
+        else:
+            continue
+        if frames and not isinstance(event, yaml.CollectionStartEvent):
+            frames[-1][0] += added
+        total += added
+        if total > MAX_VALUES:
+            how = " (YAML aliases repeat what their anchor holds each time they are used)"
+            raise ConfigError.single("", f"line {line}: the document {too_many_values(how=how)}", source)
+
+
+def _check_hocon_expansion(tree: Any, source: str | None) -> None:
+    """Refuse HOCON whose substitutions expand past the value bound, before pyhocon resolves them.
+
+    ``tree`` is parsed but not resolved: each ``${path}`` counts as the size of what ``path`` holds
+    (itself counted the same way), so nested substitutions multiply as they would when resolved.
+    """
+    from pyhocon.config_tree import ConfigSubstitution, ConfigTree, ConfigValues
+
+    sizes: dict[str, int] = {}
+    resolving: set[str] = set()
+
+    def size(node: Any) -> int:
+        if isinstance(node, ConfigTree):
+            return 1 + len(node) + sum(size(v) for v in node.values())
+        if isinstance(node, list):
+            return 1 + sum(size(v) for v in node)
+        if isinstance(node, ConfigValues):
+            return max(1, sum(size(t) for t in node.tokens))
+        if isinstance(node, ConfigSubstitution):
+            return target(node.variable)
+        return 1
+
+    def target(path: str) -> int:
+        if path not in sizes:
+            if path in resolving:  # a self-reference (``a: ${a} [1]``) appends to what came before
+                return 1
+            resolving.add(path)
+            try:
+                value = tree.get(path, None)
+            except Exception:  # an environment variable, or a path through a value: one value
+                value = None
+            sizes[path] = 1 if value is None else size(value)
+            resolving.discard(path)
+        return sizes[path]
+
+    if size(tree) > MAX_VALUES:
+        how = " (HOCON substitutions repeat what they refer to each time they are used)"
+        raise ConfigError.single("", f"the document {too_many_values(how=how)}", source)
 
 
 def _to_builtin(value: Any) -> Any:

@@ -200,6 +200,7 @@ class PipelineOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_ppf.checkpoint import CheckpointCorruptError, CheckpointError, PipelineConfigChangedError
+        from airflow_ppf.checkpoint.errors import CheckpointLocationError
         from airflow_ppf.config import ConfigError
         from airflow_ppf.hooks.spark_connection import SparkConnectionError
         from airflow_ppf.runner.hooks import CriticalHookError
@@ -210,6 +211,8 @@ class PipelineOperator(BaseOperator):
             result = run.run()
         except (ConfigError, SparkConnectionError) as exc:
             raise AirflowFailException(f"Pipeline config error (no retry: fix the config): {exc}") from None
+        except CheckpointLocationError as exc:
+            raise AirflowFailException(f"{exc} (no retry: fix [ppf] checkpoint_dir or the folder)") from None
         except CheckpointCorruptError as exc:
             raise AirflowFailException(
                 f"{exc} (no retry: clear the checkpoint, or set on_corrupt_checkpoint='restart')"

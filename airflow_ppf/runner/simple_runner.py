@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -205,21 +205,21 @@ class SimplePipelineRunner:
         replace the plan by the one the run then follows; the reason is logged and the component runs.
 
         Raises:
+            TypeError: ``completed_components`` is not a collection of names (a plain string, a dict...).
+            ValueError: ``completed_components`` names components that are not in the pipeline.
             ConfigError: a component cannot be imported or built.
             CriticalHookError: a critical hook (checkpointing) failed; its ``result`` holds the run so far
                 (``None`` when it failed while preparing the run).
             BaseException: KeyboardInterrupt, SystemExit or a task timeout, after ``after_pipeline``
                 was called with an ``INTERRUPTED`` result.
         """
+        given = None if completed_components is None else completed_names(completed_components, self.config)
         if plan is not None:
-            completed = set(plan.skip if completed_components is None else completed_components)
+            completed = set(plan.skip if given is None else given)
             reasons = {**plan.skip_reasons, **(skip_reasons or {})}
         else:
-            completed = set(completed_components or ())
+            completed = set(given or ())
             reasons = dict(skip_reasons or {})
-        unknown = completed - set(self.config.component_names)
-        if unknown:
-            log.warning("Ignoring completed components that are not in the pipeline: %s", sorted(unknown))
         order = self.execution_order()
         enabled = [c for c in order if c.enabled]
         components = self.build_components({c.name for c in enabled})
@@ -475,6 +475,39 @@ def _opened(component: Component) -> Iterator[None]:
             log.warning("Closing %r after its failure failed too: %s: %s", component, type(exc).__name__, exc)
         raise
     component.close()
+
+
+def completed_names(completed: object, config: PipelineConfig) -> list[str]:
+    """Check ``completed_components``: a collection (list, tuple, set) of names of ``config``'s components.
+
+    Raises:
+        TypeError: a plain string or bytes (iterating it would skip components named after its letters),
+            a mapping, anything else that is not a collection, or an item that is not a string.
+        ValueError: names that are not components of the pipeline (all of them are named).
+    """
+    kinds: dict[type, str] = {str: "a string", bytes: "a bytes", dict: "a dict"}
+    kind = kinds.get(type(completed), type(completed).__name__)
+    if isinstance(completed, (str, bytes)):
+        raise TypeError(
+            f"completed_components must be a collection of component names, not {kind} ({completed!r}): "
+            f"pass a list or set of names, e.g. [{completed!r}]"
+        )
+    if isinstance(completed, Mapping) or not isinstance(completed, Iterable):
+        raise TypeError(f"completed_components must be a collection of component names, not {kind}")
+    names = list(completed)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"completed_components must hold component names (strings), got {name!r} ({type(name).__name__})"
+            )
+    known = set(config.component_names)
+    unknown = [name for name in dict.fromkeys(names) if name not in known]
+    if unknown:
+        raise ValueError(
+            f"completed_components names components that are not in pipeline {config.name!r}: "
+            f"{', '.join(repr(n) for n in unknown)} (its components: {', '.join(config.component_names)})"
+        )
+    return names
 
 
 class _RunState:

@@ -133,6 +133,8 @@ class TaskStateCheckpointStore:
             state = CheckpointState.from_dict(self._document(head))
         except ValueError as exc:
             raise CheckpointCorruptError(self._where(), str(exc)) from None
+        except CheckpointVersionError as exc:
+            raise exc.at(self._where()) from None
         self._generation_written = int(head.get("generation", 0) or 0)
         return state
 

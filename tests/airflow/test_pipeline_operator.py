@@ -328,3 +328,19 @@ def test_an_unknown_variable_in_a_string_fails_the_task_once_naming_it(tmp_path:
     assert dag_run.state == "failed"
     assert _ti(dag_run).try_number == 1
     assert lines(tmp_path / "t") == []
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_an_unusable_local_checkpoint_dir_fails_without_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "trace.log"
+    not_a_folder = tmp_path / "afile"
+    not_a_folder.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("AIRFLOW__PPF__CHECKPOINT_DIR", str(not_a_folder))
+
+    dag_run = _dag(retries=3, pipeline=_pipeline(log, fail_on=[]), checkpoint_store="local").test()
+
+    assert dag_run.state == "failed"
+    ti = _ti(dag_run)
+    assert ti.state == "failed"
+    assert ti.try_number == 1  # AirflowFailException: bad input, no pointless retries
+    assert not log.exists(), "nothing ran"

@@ -418,3 +418,103 @@ def test_undecodable_file(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"cannot read config file: .*codec can't decode"):
         PipelineConfig.from_file(path)
+
+
+# -- documents too deep or too large to read (deep nesting, alias and substitution bombs) -----------------
+
+_COMPONENT = f"{{name: a, class_path: {STEP}}}"
+
+
+def _deep_json(depth: int) -> str:
+    """A valid pipeline whose one component has a config value of ``depth`` nested lists."""
+    deep = "[" * depth + "]" * depth
+    return f'{{"name": "x", "components": [{{"name": "a", "class_path": "{STEP}", "config": {{"v": {deep}}}}}]}}'
+
+
+@pytest.mark.parametrize(
+    ("suffix", "text"),
+    [
+        pytest.param(".json", '{"name": "x", "components": ' + "[" * 100_000, id="json-100000-unclosed"),
+        pytest.param(".json", _deep_json(500), id="json-500-balanced"),
+        pytest.param(".yaml", "name: x\ncomponents: " + "[" * 5_000, id="yaml-5000"),
+        pytest.param(".yaml", _deep_json(150), id="yaml-150-balanced"),
+        pytest.param(".conf", "name: x\ncomponents: " + "[" * 100_000, id="hocon-100000"),
+        pytest.param(".conf", _deep_json(150), id="hocon-150-balanced"),
+    ],
+)
+def test_deep_nesting_is_a_config_error_naming_the_file(tmp_path: Path, suffix: str, text: str) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"nested more than 100 levels deep") as info:
+        PipelineConfig.from_file(path)
+
+    assert info.value.source == str(path)
+    assert str(path) in str(info.value)
+
+
+def test_nesting_within_the_bound_loads(tmp_path: Path) -> None:
+    path = tmp_path / "ok.json"
+    path.write_text(_deep_json(90), encoding="utf-8")
+    assert PipelineConfig.from_file(path).name == "x"
+
+
+def _yaml_alias_bomb(levels: int) -> str:
+    """Billion laughs inside a component's free-form config: each level repeats the one before 9 times."""
+    lines = ["name: bomb", "components:", "  - name: a", f"    class_path: {STEP}", "    config:"]
+    lines.append('      l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
+    for i in range(1, levels):
+        lines.append(f"      l{i}: &l{i} [" + ",".join([f"*l{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("levels", [6, 9])
+def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path, levels: int) -> None:
+    import tracemalloc
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_yaml_alias_bomb(levels), encoding="utf-8")
+    assert path.stat().st_size < 600  # 9 levels: 9**9 (387 million) strings from ~500 bytes
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConfigError, match=r"expands to more than 100,000 values .*YAML aliases") as info:
+            PipelineConfig.from_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert info.value.source == str(path)
+    # Refused while reading the event stream: the expanded structure was never built.
+    assert peak < 20_000_000
+
+
+def test_hocon_substitution_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    lines = ["name: bomb", f"components: [{_COMPONENT}]", "l0: [lol,lol,lol,lol,lol,lol,lol,lol,lol]"]
+    for i in range(1, 7):
+        lines.append(f"l{i}: [" + ",".join(["${l" + str(i - 1) + "}"] * 9) + "]")
+    path = tmp_path / "bomb.conf"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"expands to more than 100,000 values .*HOCON substitutions") as info:
+        PipelineConfig.from_file(path)
+
+    assert info.value.source == str(path)
+
+
+def test_aliases_and_substitutions_within_the_bound_load(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(
+        "name: x\ndefaults: &d {log: a}\ncomponents:\n"
+        + "".join(f"  - {{name: c{i}, class_path: {STEP}, config: *d}}\n" for i in range(50)),
+        encoding="utf-8",
+    )
+    hocon = tmp_path / "shared.conf"
+    hocon.write_text(
+        "d: {log: a}\nname: x\ncomponents: ["
+        + ", ".join(f"{{name: c{i}, class_path: {STEP}, config: ${{d}} }}" for i in range(50))
+        + "]\n",
+        encoding="utf-8",
+    )
+    assert len(parse_text(shared.read_text(), "yaml")["components"]) == 50
+    assert len(parse_text(hocon.read_text(), "hocon")["components"]) == 50

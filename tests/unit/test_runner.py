@@ -148,15 +148,41 @@ def test_everything_completed_is_a_success_that_runs_nothing(
     assert result.skipped_components == ["read", "write"]
 
 
-def test_unknown_completed_names_are_ignored_with_a_warning(
-    two_step_pipeline: PipelineConfig, calls: list[str], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("completed", "error", "match"),
+    [
+        pytest.param("rw", TypeError, r"not a string \('rw'\): pass a list or set of names", id="str"),
+        pytest.param(b"read", TypeError, r"not a bytes \(b'read'\)", id="bytes"),
+        pytest.param(42, TypeError, r"must be a collection of component names, not int", id="int"),
+        pytest.param({"read": True}, TypeError, r"not a dict", id="dict"),
+        pytest.param(["read", 7], TypeError, r"must hold component names \(strings\), got 7 \(int\)", id="int-item"),
+        pytest.param(
+            ["read", "renamed_step", "other"],
+            ValueError,
+            r"completed_components names components that are not in pipeline 'two-step': 'renamed_step', 'other' "
+            r"\(its components: read, write\)",
+            id="unknown",
+        ),
+    ],
+)
+def test_completed_components_must_be_a_collection_of_known_names(
+    two_step_pipeline: PipelineConfig, calls: list[str], completed: Any, error: type[Exception], match: str
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="airflow_ppf.runner.simple_runner"):
-        result = SimplePipelineRunner(two_step_pipeline).run(completed_components=["read", "renamed_step"])
+    # A plain string used to be iterated: "rw" silently skipped nothing, "read" would skip r, e, a, d.
+    with pytest.raises(error, match=match):
+        SimplePipelineRunner(two_step_pipeline).run(completed_components=completed)
 
-    assert result.skipped_components == ["read"]
-    assert calls == ["run:write"]
-    assert "Ignoring completed components that are not in the pipeline: ['renamed_step']" in caplog.text
+    assert calls == []
+
+
+def test_completed_components_accepts_any_collection_of_names(
+    two_step_pipeline: PipelineConfig, calls: list[str]
+) -> None:
+    for completed in (["read"], ("read",), {"read"}, frozenset({"read"}), iter(["read"])):
+        calls.clear()
+        result = SimplePipelineRunner(two_step_pipeline).run(completed_components=completed)
+        assert result.skipped_components == ["read"]
+        assert calls == ["run:write"]
 
 
 def test_a_failed_run_resumes_where_it_stopped(calls: list[str], caplog: pytest.LogCaptureFixture) -> None:

@@ -172,3 +172,14 @@ def test_quarantine_keeps_the_damaged_value_and_delete_removes_everything() -> N
     assert store.delete("dag/run/task")
     assert [k for k in accessor.data if not k.startswith(f"{HEAD_KEY}.corrupt.") and k.startswith(HEAD_KEY)] == []
     assert SUMMARY_KEY not in accessor.data
+
+
+def test_a_newer_schema_version_names_the_key() -> None:
+    accessor = DictAccessor()
+    store = TaskStateCheckpointStore(accessor, location="d/r/t")
+    store.save(_state())
+    head = json.loads(accessor.data[HEAD_KEY])
+    head["state"]["schema_version"] = 99
+    accessor.data[HEAD_KEY] = json.dumps(head)
+    with pytest.raises(CheckpointVersionError, match=r"^d/r/t key '.*': checkpoint schema version 99 was written"):
+        store.load("dag/run/task")

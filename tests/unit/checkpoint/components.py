@@ -13,11 +13,23 @@ from typing import Any
 
 from airflow_ppf.components import Component
 
-__all__ = ["BLOCK_ENV", "Step", "read_log"]
+__all__ = ["BLOCK_ENV", "BLOCK_INIT_ENV", "Step", "read_log", "wait_for_file"]
 
 #: When this environment variable names a file, a ``Step`` with ``block=True`` creates ``<file>.waiting``
 #: and waits until ``<file>`` exists (lets a test hold a process inside a component).
 BLOCK_ENV = "PPF_TEST_BLOCK_FILE"
+#: The same for a ``Step`` with ``block_init=True``, in its constructor: components are built after an
+#: attempt read its checkpoint and before its first write, so this holds a process between the two.
+#: It waits only once: when the file exists already, the constructor does not wait.
+BLOCK_INIT_ENV = "PPF_TEST_BLOCK_INIT_FILE"
+
+
+def wait_for_file(path: str | Path, timeout: float = 30) -> None:
+    """Create ``<path>.waiting``, then wait until ``path`` exists (at most ``timeout`` seconds)."""
+    Path(f"{path}.waiting").touch()
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def read_log(path: str | Path) -> list[str]:
@@ -40,6 +52,7 @@ class Step(Component):
             first, so the component fails only the first time.
         interrupt_until: like ``fail_until`` but raises ``KeyboardInterrupt``.
         block: see :data:`BLOCK_ENV`.
+        block_init: see :data:`BLOCK_INIT_ENV`.
         params: anything else (``sql``...): part of the config and so of the fingerprint, otherwise unused.
     """
 
@@ -53,8 +66,12 @@ class Step(Component):
         fail_message: str = "boom",
         interrupt_until: str | None = None,
         block: bool = False,
+        block_init: bool = False,
         **params: Any,
     ) -> None:
+        init_file = os.environ.get(BLOCK_INIT_ENV)
+        if block_init and init_file and not os.path.exists(init_file):
+            wait_for_file(init_file)
         self.log = log
         self.sleep_ms = sleep_ms
         self.fail = fail
@@ -74,10 +91,7 @@ class Step(Component):
             time.sleep(self.sleep_ms / 1000)
         block_file = os.environ.get(BLOCK_ENV)
         if self.block and block_file:
-            Path(f"{block_file}.waiting").touch()
-            deadline = time.monotonic() + 30
-            while not os.path.exists(block_file) and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_for_file(block_file)
         if self.fail:
             raise RuntimeError(self.fail_message)
         if self.fail_until is not None and not os.path.exists(self.fail_until):

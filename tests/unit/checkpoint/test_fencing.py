@@ -12,7 +12,17 @@ import pytest
 from airflow_ppf.runner import LocalCheckpointStore
 from airflow_ppf.runner.checkpoint import CheckpointStatus
 from tests.unit.checkpoint.components import BLOCK_ENV, read_log
-from tests.unit.checkpoint.support import REPO_ROOT, chain, child_command, child_env, run_child, write_config
+from tests.unit.checkpoint.support import (
+    REPO_ROOT,
+    SAVER,
+    chain,
+    child_command,
+    child_env,
+    resume_and_collect,
+    run_child,
+    start_frozen_writer,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -110,3 +120,82 @@ def test_a_process_claiming_the_current_or_an_older_attempt_is_refused(
     )
     assert {p: p.read_bytes() for p in store_dir.rglob("*") if p.is_file() and p.suffix != ".lock"} == stored
     assert read_log(log) == ran_before
+
+
+# -- a zombie frozen while it holds the run's lock (SIGSTOP) -------------------------------------------------
+
+
+@pytest.mark.parametrize("at", ["before-append", "after-tmp-written", "before-rename"])
+def test_a_retry_takes_over_from_a_frozen_zombie_that_stays_fenced(tmp_path: Path, at: str) -> None:
+    store_dir = tmp_path / "checkpoints"
+    zombie = start_frozen_writer(store_dir, RUN_ID, at, lock_timeout=2)  # its lease: 1 s
+    try:
+        # Before: the retry's first write waited for the frozen zombie for as long as it stayed frozen.
+        retry = run_child("take-over", str(store_dir), RUN_ID, "--attempt", "2", "--lock-timeout", "2", timeout=60)
+        assert retry.returncode == 0, retry.stdout + retry.stderr
+        assert "Took over the checkpoint lock" in retry.stderr
+        taken = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+        assert taken is not None
+        assert (taken.attempt, taken.writer, taken.status) == (2, "retry", CheckpointStatus.COMPLETED)
+        assert taken.completed_components == ["c0", "r0", "r1", "r2"]
+
+        # The zombie wakes up in the middle of its write: the write must not land.
+        code, output = resume_and_collect(zombie)
+    finally:
+        if zombie.poll() is None:
+            zombie.kill()
+            zombie.wait()
+    assert code == 3, output
+    expected = "FileNotFoundError" if at == "before-rename" else "CheckpointLockLostError"
+    assert f"REFUSED {expected}" in output
+    final = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+    assert final is not None
+    assert final.to_dict() == taken.to_dict()
+    assert not list(store_dir.rglob("*.tmp"))
+
+
+def test_a_holder_that_never_said_who_it_is_is_not_taken_over(tmp_path: Path) -> None:
+    """Frozen right after taking the lock (or an older airflow-ppf): no lease is known, so the retry gives up
+    after its timeout with a clear error instead of waiting for ever, and takes nothing over."""
+    store_dir = tmp_path / "checkpoints"
+    zombie = start_frozen_writer(store_dir, RUN_ID, "before-holder-written", lock_timeout=60)
+    try:
+        retry = run_child("take-over", str(store_dir), RUN_ID, "--attempt", "2", "--lock-timeout", "1", timeout=60)
+        assert retry.returncode == 4, retry.stdout + retry.stderr
+        assert "BUSY checkpoint lock" in retry.stdout
+        assert "is held by another process that did not say who it is for more than 1 s" in retry.stdout
+        stored = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+        assert stored is not None
+        assert (stored.attempt, stored.completed_components) == (1, ["c0"])
+        code, output = resume_and_collect(zombie)
+    finally:
+        if zombie.poll() is None:
+            zombie.kill()
+            zombie.wait()
+    assert (code, output.strip()) == (0, "SAVED")  # its lease (30 s) never expired: its write is good
+
+
+def test_tools_and_same_attempt_writers_give_up_on_a_frozen_holder(tmp_path: Path) -> None:
+    from airflow_ppf.checkpoint import CheckpointBusyError
+
+    store_dir = tmp_path / "checkpoints"
+    zombie = start_frozen_writer(store_dir, RUN_ID, "before-append", lock_timeout=60)
+    try:
+        impatient = LocalCheckpointStore(store_dir, lock_timeout=1)
+        holder = rf"held by another process \(pid={zombie.pid} host=\S+ lease=30 token=\w+\) for more than 1 s"
+        with pytest.raises(CheckpointBusyError, match=rf"{holder}; deleting the checkpoint gives up waiting"):
+            impatient.delete(RUN_ID, SAVER)
+        edited = impatient.load(RUN_ID, SAVER)
+        assert edited is not None
+        edited.record_event("note", by="a tool")  # same attempt: it may never take over
+        with pytest.raises(CheckpointBusyError, match=rf"{holder}; this write gives up waiting"):
+            impatient.save(edited)
+        code, output = resume_and_collect(zombie)
+    finally:
+        if zombie.poll() is None:
+            zombie.kill()
+            zombie.wait()
+    assert (code, output.strip()) == (0, "SAVED")
+    stored = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+    assert stored is not None
+    assert stored.completed_components == ["c0", "c1"]

@@ -15,26 +15,12 @@ from airflow_ppf.config import PipelineConfig
 from airflow_ppf.runner import LocalCheckpointStore, load_checkpoint_for_resume
 from airflow_ppf.runner.checkpoint import CheckpointStatus
 from tests.unit.checkpoint.components import read_log
-from tests.unit.checkpoint.support import REPO_ROOT, chain, child_command, child_env, run_child, write_config
+from tests.unit.checkpoint.support import SAVER, chain, run_child, start_child, start_frozen_writer, write_config
 
 pytestmark = pytest.mark.slow
 
 NAMES = [f"c{i:02d}" for i in range(15)]
-
-
-def start_child(*args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        child_command(*args),
-        cwd=REPO_ROOT,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()  # everything is imported; the interesting part starts now
-    assert line.strip() == "ready", (line, proc.stderr.read() if proc.stderr else "")
-    return proc
+RUN_ID = "run-001"
 
 
 def kill(proc: subprocess.Popen[str], delay: float) -> str:
@@ -114,3 +100,50 @@ def test_sigkill_inside_save_never_corrupts_the_checkpoint(tmp_path: Path) -> No
         # This child's first save (its new attempt) returned before it printed "ready".
         assert state.attempt == child
     assert durable > 50
+
+
+def test_a_writer_killed_inside_a_snapshot_write_leaves_no_temp_file_for_long(tmp_path: Path) -> None:
+    """A kill between writing a new snapshot's temp file and renaming it used to leave the temp file (a
+    full copy of the checkpoint) for ever. The next writer of the run removes it; a live writer's is safe."""
+    from airflow_ppf.checkpoint import CheckpointBusyError, CheckpointState
+
+    store_dir = tmp_path / "checkpoints"
+    writer = start_frozen_writer(store_dir, RUN_ID, "before-rename", lock_timeout=60)  # live, holding the lock
+    try:
+        (temp,) = store_dir.rglob(".*.tmp")
+        # While its writer lives, nobody touches it: readers take no lock, other writers wait for it.
+        state = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+        assert state is not None
+        assert state.completed_components == ["c0"]
+        assert [i.run_id for i in LocalCheckpointStore(store_dir).list_runs()] == [RUN_ID]
+        with pytest.raises(CheckpointBusyError):
+            LocalCheckpointStore(store_dir, lock_timeout=0.5).delete(RUN_ID, SAVER)
+        assert temp.exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert temp.exists()  # what the killed writer left behind
+
+    store = LocalCheckpointStore(store_dir)
+    resumed = store.load(RUN_ID, SAVER)
+    assert isinstance(resumed, CheckpointState)
+    resumed.begin_attempt(2, "retry", pipeline_fingerprint="f" * 64, component_fingerprints={}, field_digests={})
+    store.save(resumed)
+
+    assert not temp.exists()
+    assert not list(store_dir.rglob("*.tmp"))
+    reloaded = LocalCheckpointStore(store_dir).load(RUN_ID, SAVER)
+    assert reloaded is not None
+    assert (reloaded.attempt, reloaded.completed_components) == (2, ["c0"])
+
+
+def test_delete_and_quarantine_remove_temp_files_of_killed_writers(tmp_path: Path) -> None:
+
+    for remove in ("delete", "quarantine"):
+        store_dir = tmp_path / remove
+        writer = start_frozen_writer(store_dir, RUN_ID, "before-rename", lock_timeout=60)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        assert len(list(store_dir.rglob(".*.tmp"))) == 1
+        getattr(LocalCheckpointStore(store_dir), remove)(RUN_ID, SAVER)
+        assert not list(store_dir.rglob("*.tmp")), remove

@@ -243,3 +243,25 @@ def test_local_store_failing_mid_run_fails_the_run(tmp_path: Path, make_config: 
     assert info.value.result is not None
     assert info.value.result.status is PipelineResultStatus.FAILURE
     assert read_log(run_log) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("run_id", "error", "match"),
+    [
+        pytest.param(20261127, TypeError, r"run_id must be a string, got int \(20261127\)", id="int"),
+        pytest.param(b"run-1", TypeError, r"run_id must be a string, got bytes \(b'run-1'\)", id="bytes"),
+        pytest.param(None, TypeError, r"run_id must be a string, got NoneType \(None\)", id="none"),
+        pytest.param("", ValueError, r"run_id must not be empty", id="empty"),
+        pytest.param("  ", ValueError, r"run_id must not be empty", id="blank"),
+    ],
+)
+def test_a_run_id_that_is_not_a_string_is_refused_at_construction(
+    local_store: LocalCheckpointStore, make_config: MakeConfig, run_id: object, error: type[Exception], match: str
+) -> None:
+    from airflow_ppf.checkpoint import CheckpointedRun
+
+    with pytest.raises(error, match=match):
+        CheckpointHooks(local_store, run_id=run_id)  # type: ignore[arg-type]
+    with pytest.raises(error, match=match):
+        CheckpointedRun(make_config(chain("a")), local_store, run_id)  # type: ignore[arg-type]
+    assert not local_store.base_dir.exists()

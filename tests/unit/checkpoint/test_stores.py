@@ -182,6 +182,12 @@ def _valid_doc(**changes: Any) -> bytes:
         pytest.param(_valid_doc(status="exploded"), "Invalid status 'exploded'", id="bad-status"),
         pytest.param(_valid_doc(schema_version="1"), "schema_version must be an integer", id="version-str"),
         pytest.param(_valid_doc(journal_seq="x"), "journal_seq must be an integer", id="journal_seq-str"),
+        pytest.param(b"[" * 100_000, "nested more than 100 levels deep", id="deep-100000"),
+        pytest.param(
+            _valid_doc(future={"x": json.loads("[" * 500 + "]" * 500)}),
+            "nested more than 100 levels deep",
+            id="deep-500-unknown-field",
+        ),
     ],
 )
 def test_corrupt_snapshot_is_reported_with_its_file_name(tmp_path: Path, content: bytes, problem: str) -> None:
@@ -265,6 +271,21 @@ def test_damaged_middle_journal_line_is_corrupt(tmp_path: Path, line: int) -> No
         store.load("run-1", PIPELINE)
 
 
+def test_deeply_nested_journal_line_is_corrupt_not_a_recursion_error(tmp_path: Path) -> None:
+    import zlib
+
+    store, _, _, journal = saved(tmp_path, completions=2)
+    lines = journal.read_bytes().split(b"\n")
+    entry = json.loads(lines[0].split(b" ", 1)[1])
+    entry["op"]["outputs"] = [json.loads("[" * 500 + "]" * 500)]
+    body = json.dumps(entry).encode()
+    lines[0] = b"%08x %s" % (zlib.crc32(body), body)  # a valid CRC: written that way, not torn
+    journal.write_bytes(b"\n".join(lines))
+
+    with pytest.raises(CheckpointCorruptError, match=rf"{re.escape(str(journal))} is corrupt: line 1 is damaged"):
+        store.load("run-1", PIPELINE)
+
+
 def test_missing_journal_line_is_corrupt(tmp_path: Path) -> None:
     store, _, _, journal = saved(tmp_path, completions=3)
     lines = journal.read_bytes().split(b"\n")
@@ -286,8 +307,11 @@ def test_journal_with_an_unknown_operation_needs_a_newer_version(tmp_path: Path)
         fh.write(b"%08x %s\n" % (zlib.crc32(body), body))
         fh.write(b"%08x %s\n" % (zlib.crc32(body), body))  # not the last line either
 
-    with pytest.raises(CheckpointVersionError, match="operation 'teleport' unknown to this version"):
+    with pytest.raises(CheckpointVersionError, match="operation 'teleport' unknown to this version") as info:
         store.load("run-1", PIPELINE)
+    # The error names the file (like every other checkpoint error), so it can be inspected or moved aside.
+    assert str(info.value).startswith(f"{journal}: checkpoint journal has an operation 'teleport'")
+    assert info.value.path == str(journal)
 
 
 # -- versions and formats ----------------------------------------------------------------------------------
@@ -299,10 +323,11 @@ def test_newer_schema_version_is_refused_with_a_clear_message(tmp_path: Path) ->
 
     with pytest.raises(
         CheckpointVersionError,
-        match=rf"checkpoint schema version {SCHEMA_VERSION + 1} was written by a newer airflow-ppf; this version "
-        rf"reads up to {SCHEMA_VERSION}\. Upgrade airflow-ppf on this worker",
-    ):
+        match=rf"^{re.escape(str(snapshot))}: checkpoint schema version {SCHEMA_VERSION + 1} was written by a "
+        rf"newer airflow-ppf; this version reads up to {SCHEMA_VERSION}\. Upgrade airflow-ppf on this worker",
+    ) as info:
         store.load("run-1", PIPELINE)
+    assert info.value.path == str(snapshot)
 
 
 def test_unknown_future_fields_survive_a_round_trip(store: CheckpointStore) -> None:
@@ -619,3 +644,191 @@ def test_in_memory_store_keeps_no_references(memory_store: InMemoryCheckpointSto
     loaded = memory_store.load("run-1")
     assert loaded is not None
     assert loaded.completed_components == []
+
+
+# -- damaged checkpoints: listed by their run id, moved aside without reading them -----------------------------
+
+
+def _damaged(tmp_path: Path, run_id: str, damage: str, *, name_tag: bool = True) -> tuple[LocalCheckpointStore, Path]:
+    """A checkpoint of ``run_id`` damaged in one of three ways; with ``name_tag``, written by a running
+    attempt (which leaves the run's name tag next to it)."""
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    state = new_state(run_id)
+    if name_tag:
+        with store.running(run_id, PIPELINE):
+            store.save(state)
+    else:
+        store.save(state)
+    state.record_completed("a", 1)
+    state.record_completed("b", 1)
+    store.save(state)
+    snapshot, journal, _ = store.paths(run_id, PIPELINE)
+    if damage == "not-json":
+        snapshot.write_bytes(b"{ not json")
+    elif damage == "truncated":
+        snapshot.write_bytes(snapshot.read_bytes()[:90])
+    elif damage == "journal":
+        lines = journal.read_bytes().split(b"\n")
+        lines[0] = lines[0][:20] + b"#" + lines[0][21:]
+        journal.write_bytes(b"\n".join(lines))
+    else:
+        doc = json.loads(snapshot.read_bytes())
+        doc["schema_version"] = SCHEMA_VERSION + 1
+        snapshot.write_bytes(json.dumps(doc).encode())
+    return store, snapshot
+
+
+@pytest.mark.parametrize(
+    ("run_id", "damage", "name_tag", "problem"),
+    [
+        ("nightly:2026-11-27+00", "not-json", True, "not valid JSON (line 1, column 3)"),
+        ("nightly:2026-11-27+00", "truncated", False, "not valid JSON (line 1, column 77)"),
+        ("nightly-2026-11-27", "not-json", False, "not valid JSON (line 1, column 3)"),
+        ("nightly:2026-11-27+00", "journal", False, "line 1 is damaged"),
+        ("nightly:2026-11-27+00", "future", False, f"checkpoint schema version {SCHEMA_VERSION + 1} was written"),
+    ],
+)
+def test_a_damaged_checkpoint_is_listed_with_its_run_id_and_problem(
+    tmp_path: Path, run_id: str, damage: str, name_tag: bool, problem: str
+) -> None:
+    store, snapshot = _damaged(tmp_path, run_id, damage, name_tag=name_tag)
+
+    (info,) = store.list_runs()
+
+    # Read back from the document, its text, the run's name tag or the file name: never "?".
+    assert (info.run_id, info.pipeline_name, info.status) == (run_id, PIPELINE, "corrupt")
+    assert info.problem.startswith(problem)
+    assert info.location == str(snapshot)
+
+
+def test_a_damaged_checkpoint_whose_run_id_is_lost_is_listed_by_file_name(tmp_path: Path) -> None:
+    store, snapshot = _damaged(tmp_path, "nightly:2026-11-27+00", "not-json", name_tag=False)
+
+    (info,) = store.list_runs()
+
+    assert info.run_id == snapshot.stem  # "nightly_2026-11-27_00-<hash>": what to pass to quarantine
+    moved = LocalCheckpointStore(store.base_dir).quarantine(info.run_id)
+    assert [p.name.split(".corrupt-")[0] for p in moved] == [snapshot.name, f"{snapshot.stem}.journal"]
+    assert store.list_runs() == []
+
+
+@pytest.mark.parametrize("damage", ["not-json", "journal", "future"])
+def test_quarantine_by_run_id_alone_moves_any_damage_aside(tmp_path: Path, damage: str) -> None:
+    store, snapshot = _damaged(tmp_path, "nightly:2026-11-27+00", damage)
+    with pytest.raises(CheckpointError, match=re.escape(str(snapshot.parent))):
+        store.load("nightly:2026-11-27+00")  # names the damaged file (snapshot or journal)
+
+    moved = store.quarantine("nightly:2026-11-27+00")
+
+    assert {p.name.split(".corrupt-")[0] for p in moved} == {snapshot.name, f"{snapshot.stem}.journal"}
+    assert store.load("nightly:2026-11-27+00") is None
+    store.save(new_state("nightly:2026-11-27+00", attempt=2, writer="w2"))  # a fresh start
+    reloaded = store.load("nightly:2026-11-27+00")
+    assert reloaded is not None
+    assert reloaded.attempt == 2
+
+
+# -- one read: a state's first save refuses a checkpoint that changed since it was loaded ----------------------
+
+
+def test_a_loaded_state_does_not_overwrite_progress_it_never_saw(store: CheckpointStore) -> None:
+    from airflow_ppf.checkpoint import CheckpointChangedError
+
+    older = new_state(attempt=1, writer="w1")
+    store.save(older)
+    retry = store.load("run-1", PIPELINE)  # a retry reads and plans...
+    assert retry is not None
+    older.record_completed("a", 1)  # ...while the older attempt, still running, finishes a component
+    store.save(older)
+    retry.begin_attempt(2, "w2", pipeline_fingerprint="f" * 64, component_fingerprints={}, field_digests={})
+
+    with pytest.raises(CheckpointChangedError, match=r"changed since this attempt read it .*1 components done"):
+        store.save(retry)
+
+    kept = store.load("run-1", PIPELINE)
+    assert kept is not None
+    assert (kept.attempt, kept.completed_components) == (1, ["a"])
+    fresh = store.load("run-1", PIPELINE)  # read again: the new plan sees "a" done, and its write lands
+    assert fresh is not None
+    fresh.begin_attempt(2, "w2", pipeline_fingerprint="f" * 64, component_fingerprints={}, field_digests={})
+    store.save(fresh)
+    fresh.record_completed("b", 1)
+    store.save(fresh)  # later saves of the same state are not conditional on anything
+    final = store.load("run-1", PIPELINE)
+    assert final is not None
+    assert (final.attempt, final.completed_components) == (2, ["a", "b"])
+
+
+def test_a_loaded_state_does_not_recreate_a_deleted_checkpoint(store: CheckpointStore) -> None:
+    from airflow_ppf.checkpoint import CheckpointChangedError
+
+    store.save(new_state())
+    loaded = store.load("run-1", PIPELINE)
+    assert loaded is not None
+    store.delete("run-1", PIPELINE)  # cleared meanwhile
+    loaded.record_event("note")
+    with pytest.raises(CheckpointChangedError, match="it now holds nothing: it was deleted"):
+        store.save(loaded)
+    assert store.load("run-1", PIPELINE) is None
+
+
+# -- a run that is running cannot be cleared -----------------------------------------------------------------
+
+
+def test_a_running_run_is_not_held_exclusively_by_a_tool(tmp_path: Path) -> None:
+    from airflow_ppf.checkpoint import CheckpointBusyError
+
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    with store.running("run-1", PIPELINE):
+        store.save(new_state())
+        tool = LocalCheckpointStore(tmp_path / "checkpoints")
+        busy = r"run 'run-1' is running \(an attempt of it holds .*\.active\)"
+        with pytest.raises(CheckpointBusyError, match=busy), tool.exclusive_use("run-1"):
+            pass
+    with tool.exclusive_use("run-1"):
+        assert tool.delete("run-1", PIPELINE)
+    assert files_under(tmp_path / "checkpoints") == []  # the run's marker went with it
+
+
+# -- a folder that cannot hold checkpoints is named, with the reason, before anything runs ------------------
+
+
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("parent-file", "{tmp}/afile is a file, not a folder"),
+        ("dangling-link", "it is a symbolic link to {tmp}/gone, which does not exist"),
+        ("proc", "cannot create /proc/ppf-no-such-folder: No such file or directory"),
+        ("lock-folder", "{lock} is a folder where airflow-ppf keeps a file"),
+    ],
+)
+def test_an_unusable_folder_is_refused_with_its_reason(tmp_path: Path, layout: str, reason: str) -> None:
+    from airflow_ppf.checkpoint import CheckpointLocationError
+
+    (tmp_path / "afile").write_text("x")
+    base = {
+        "file": tmp_path / "afile",
+        "parent-file": tmp_path / "afile" / "checkpoints",
+        "dangling-link": tmp_path / "link",
+        "proc": Path("/proc/ppf-no-such-folder"),
+        "lock-folder": tmp_path / "checkpoints",
+    }[layout]
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    store = LocalCheckpointStore(base)
+    lock = store.paths("run-1", PIPELINE)[2]
+    if layout == "lock-folder":
+        lock.mkdir(parents=True)
+
+    with pytest.raises(CheckpointLocationError) as info:
+        store.ensure_writable("run-1", PIPELINE)
+
+    assert str(info.value) == f"checkpoint folder {base} cannot be used: " + reason.format(tmp=tmp_path, lock=lock)
+    assert not (tmp_path / "gone").exists()
+
+
+def test_a_usable_folder_is_left_as_a_save_would_leave_it(tmp_path: Path) -> None:
+    store = LocalCheckpointStore(tmp_path / "checkpoints")
+    store.ensure_writable("run-1", PIPELINE)
+    snapshot, _, lock = store.paths("run-1", PIPELINE)
+    assert sorted(p.name for p in snapshot.parent.iterdir()) == sorted([lock.name, f"{snapshot.stem}.active"])
