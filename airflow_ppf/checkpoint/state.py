@@ -35,6 +35,7 @@ from airflow_ppf.runner.report import first_line
 
 __all__ = [
     "EDIT_EVENTS",
+    "RESUME_EVENT",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "CheckpointState",
@@ -48,8 +49,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
+#: Recorded when a person resumes the task from the checkpoint view (it also clears the task instance).
+RESUME_EVENT = "resume"
 #: Events recorded when a person edits a stored checkpoint (:mod:`airflow_ppf.checkpoint.edits`).
-EDIT_EVENTS = ("reset", "rerun_from")
+EDIT_EVENTS = ("reset", "rerun_from", RESUME_EVENT)
 
 
 class CheckpointStatus:
