@@ -457,3 +457,16 @@ def test_resume_needs_something_to_run_and_rerun_from_the_failed_component_resum
     with pytest.raises(NothingToResumeError, match="nothing to resume: all 1 components of attempt 1 are done"):
         resume_checkpoint(done, "alice", max_tries=2)
     assert len(done.attempts[-1].events) == events  # nothing recorded
+
+
+def test_a_failed_attempt_records_what_its_unfinished_components_read(
+    store: CheckpointStore, failed_once: CheckpointState
+) -> None:
+    """The checkpoint view predicts the next try from the checkpoint alone: it must know what the failed
+    component (and any that did not run) reads, or it assumes "every view upstream" and promises reruns the
+    try will not do. Plain components read no views."""
+    assert failed_once.views["publish"] == {"inputs": [], "outputs": []}
+    assert failed_once.views["read"] == {"inputs": [], "outputs": []}  # as its completion recorded it
+    reloaded = store.load(RUN_ID)  # and through the store's journal / document
+    assert reloaded is not None
+    assert reloaded.views["publish"] == {"inputs": [], "outputs": []}
