@@ -8,6 +8,7 @@ components done; a person then presses Resume in the Checkpoint tab, and try 3 m
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,12 @@ with DAG(
 
     @task
     def make_input_data(**context: Any) -> str:
-        import sys
-
+        """The orders example's input files for this run (its ``orders_data.py`` is next to this file)."""
         sys.path.insert(0, str(Path(__file__).parent))
         from orders_data import write_run_data
 
-        params = context["params"]
-        return write_run_data(params["base_dir"], str(context["run_id"]), int(params["orders"]))
+        params, run_id = context["params"], str(context["run_id"])
+        return str(write_run_data(params["base_dir"], run_id, int(params["orders"])))
 
     make_input_data() >> PipelineOperator(
         task_id="orders_daily_revenue",
