@@ -281,17 +281,28 @@ def _task_error(ti: TaskInstance, session: Session) -> dict[str, Any] | None:
     return None
 
 
+def _pipeline_task_ids(dag_run: DagRun, session: Session, dag_bag: DBDagBag) -> set[str]:
+    """Tasks of the run's DAG that are PipelineOperator tasks, subclasses included (their operator name is
+    their own): the serialized tasks with PipelineOperator's templated fields."""
+    try:
+        dag = dag_bag.get_dag_for_run(dag_run, session=session)
+    except Exception:  # only decides what the pages list and explain
+        log.warning("Could not load the serialized DAG of %s", dag_run, exc_info=True)
+        return set()
+    if dag is None:
+        return set()
+    return {
+        task_id
+        for task_id, task in dag.task_dict.items()
+        if {"pipeline", "pipeline_vars"} <= set(getattr(task, "template_fields", ()))
+    }
+
+
 def _is_pipeline_task(ti: TaskInstance, session: Session, dag_bag: DBDagBag) -> bool:
-    """Whether the task is a PipelineOperator task (or of a subclass: the serialized task has its fields)."""
+    """Whether the task is a PipelineOperator task (or of a subclass)."""
     if OPERATOR_NAME in (ti.operator, ti.custom_operator_name):
         return True
-    try:
-        dag = dag_bag.get_dag_for_run(ti.dag_run, session=session)
-        task = dag.get_task(ti.task_id) if dag is not None and dag.has_task(ti.task_id) else None
-    except Exception:  # only chooses an explanation on the page
-        log.warning("Could not load the serialized DAG of %s", ti, exc_info=True)
-        return False
-    return task is not None and {"pipeline", "pipeline_vars"} <= set(getattr(task, "template_fields", ()))
+    return ti.task_id in _pipeline_task_ids(ti.dag_run, session, dag_bag)
 
 
 def _checkpoint_payload(
@@ -391,7 +402,8 @@ def create_app() -> FastAPI:
 
     @app.get("/api/run", dependencies=can_read)
     def get_run(dag_id: DagId, run_id: RunId, session: SessionDep) -> dict[str, Any]:
-        """The run's PipelineOperator task instances (and any task holding a checkpoint), each with a digest."""
+        """The run's PipelineOperator task instances (subclasses and any task holding a checkpoint included),
+        each with a digest."""
         dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
         if dag_run is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"DAG run {dag_id}/{run_id} not found")
@@ -413,6 +425,7 @@ def create_app() -> FastAPI:
                     TaskInstance.operator == OPERATOR_NAME,
                     TaskInstance.custom_operator_name == OPERATOR_NAME,
                     TaskInstance.task_id.in_(holders),
+                    TaskInstance.task_id.in_(_pipeline_task_ids(dag_run, session, dag_bag)),
                 ),
             )
             .order_by(TaskInstance.task_id, TaskInstance.map_index)

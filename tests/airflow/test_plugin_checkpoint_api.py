@@ -297,23 +297,42 @@ def test_task_without_checkpoint_and_unmapped_map_index_placeholder(
     assert (data["pipeline_task"], data["task_error"]) == (False, None)
 
 
+#: A DAG of a PipelineOperator subclass, as Airflow serializes it (the tab recognises subclasses by it).
+CONFIG_ERROR_DAG_FILE = """
+from airflow.sdk import DAG
+from airflow_ppf.operators import PipelineOperator
+
+class TeamPipelineOperator(PipelineOperator):
+    pass
+
+with DAG("ppf_plugin_config_error", schedule=None, default_args={"retries": 2}) as dag:
+    TeamPipelineOperator(task_id="pipeline", pipeline={"name": "bad", "components": []})
+"""
+
+
 def test_a_config_error_is_shown_where_the_checkpoint_would_be(plugin_client: Any, plugin_tokens: Any) -> None:
-    """A try that fails before its pipeline starts writes no checkpoint: the tab shows its error instead."""
+    """A try that fails before its pipeline starts writes no checkpoint: the tab shows its error instead
+    (here of a PipelineOperator subclass, whose operator name is its own)."""
     from airflow.sdk import DAG
 
     from airflow_ppf.operators import PipelineOperator
+    from tests.airflow.conftest import TEST_DAGS
+
+    class TeamPipelineOperator(PipelineOperator):
+        pass
 
     dag_id = "ppf_plugin_config_error"
-    register_test_dag(dag_id)
+    (TEST_DAGS / f"{dag_id}.py").write_text(CONFIG_ERROR_DAG_FILE, encoding="utf-8")
     bad = {"name": "bad", "components": [{"name": "a", "class_path": STEP, "depends_on": ["nope"]}]}
     with DAG(dag_id, schedule=None, default_args={"retries": 2, "retry_delay": dt.timedelta(0)}) as dag:
-        PipelineOperator(task_id="pipeline", pipeline=bad)
+        TeamPipelineOperator(task_id="pipeline", pipeline=bad)
     dag_run = dag.test()
     assert dag_run.state == "failed"
 
     data = plugin_client.get("/api/checkpoint" + ti_query(dag_id, dag_run.run_id), headers=plugin_tokens["viewer"])
     assert data.status_code == 200, data.text
     payload = data.json()
+    assert payload["task_instance"]["operator"] == "TeamPipelineOperator"
     assert (payload["checkpoint"], payload["pipeline_task"]) == (None, True)
     error = payload["task_error"]
     assert error["try_number"] == 1
