@@ -9,6 +9,8 @@ Every reason a component is skipped or run is decided here, and nowhere else:
   upstream, is unchanged, ``fail`` raises :class:`PipelineConfigChangedError`);
 * a person marked components not done (the checkpoint view's *reset* and *rerun from*), or a damaged
   saved view was found while reading it;
+* a person resumed the task from the checkpoint view after its last retry failed (:func:`resume_request`):
+  the clear that came with it resumes instead of starting over;
 * a saved view a component about to run reads is missing, damaged, was never saved, or was deleted when
   the pipeline completed (:func:`settle_saved_views`): its producer reruns, transitively;
 * a saved view found damaged only when a component read it (bit rot inside the data, which the checks
@@ -41,7 +43,7 @@ from airflow_ppf.checkpoint.fingerprint import (
     describe_field_changes,
     disabled_in,
 )
-from airflow_ppf.checkpoint.state import EDIT_EVENTS, CheckpointState, recorded_graph
+from airflow_ppf.checkpoint.state import EDIT_EVENTS, RESUME_EVENT, CheckpointState, recorded_graph
 from airflow_ppf.checkpoint.stores import CheckpointStore
 from airflow_ppf.config.graph import descendants, topological_order
 from airflow_ppf.config.models import PipelineConfig
@@ -64,6 +66,7 @@ __all__ = [
     "plan_recovery",
     "plan_resume",
     "predict_next_attempt",
+    "resume_request",
     "saved_view_problem",
     "settle_saved_views",
 ]
@@ -134,6 +137,7 @@ class ResumePlan:
     ``fresh_start`` says why the attempt starts from the beginning although a checkpoint exists;
     ``restore_ms`` is what checking and restoring saved views cost in this attempt (set once they are
     restored): the net saving is the recorded time of the skipped components minus that cost.
+    ``resumed_by`` names the person who resumed the task from the checkpoint view (:func:`resume_request`).
     """
 
     run_id: str
@@ -150,6 +154,7 @@ class ResumePlan:
     fresh_start: str | None = None
     restore_ms: int | None = None
     restored_views: list[str] = field(default_factory=list)
+    resumed_by: str | None = None
 
     @property
     def skip(self) -> set[str]:
@@ -231,6 +236,7 @@ class ResumePlan:
         if not self.previous_attempt:
             return f"Run {self.run_id!r}: no checkpoint, running all {len(active)} components"
         before = f"attempt {self.previous_attempt}" + (f" ({self.previous_status})" if self.previous_status else "")
+        resumed = f", resumed by {self.resumed_by} from the Checkpoint tab" if self.resumed_by else ""
         if self.fresh_start:
             return f"Run {self.run_id!r}: checkpoint of {before} found; starting from the beginning: {self.fresh_start}"
         if not self.skip:
@@ -238,9 +244,9 @@ class ResumePlan:
             if self.config_changed:
                 what = self.describe_changes()
                 why = f" because the pipeline changed ({self.mode.value})" + (f": {what}" if what else "")
-            return f"Run {self.run_id!r}: checkpoint of {before} found; starting from the beginning{why}"
+            return f"Run {self.run_id!r}: checkpoint of {before} found{resumed}; starting from the beginning{why}"
         return (
-            f"Run {self.run_id!r}: resuming after {before}: skipping {len(self.skip)} of {len(active)} "
+            f"Run {self.run_id!r}: resuming after {before}{resumed}: skipping {len(self.skip)} of {len(active)} "
             f"components ({self.savings()})"
         )
 
@@ -278,6 +284,8 @@ class ResumePlan:
             out["restored_views"] = list(self.restored_views)
         if self.fresh_start:
             out["fresh_start"] = self.fresh_start
+        if self.resumed_by:
+            out["resumed_by"] = self.resumed_by
         if self.changed_components:
             out["changed"] = dict(self.changed_components)
         if self.removed_components:
@@ -342,9 +350,10 @@ def fresh_start_reason(
             that finds a checkpoint starts from the beginning.
         max_tries: Airflow's ``max_tries`` of the task instance. Airflow keeps a task's state store across
             a clear and raises ``max_tries`` then (a retry does not): a change since the last attempt is a
-            clear, which starts from the beginning unless ``policy.keep_state_on_clear``, or unless a
-            person edited the checkpoint in the checkpoint view (reset, rerun from, resume) and cleared
-            the task to apply the edit.
+            clear, which starts from the beginning unless ``policy.keep_state_on_clear``, unless a person
+            resumed the task from the checkpoint view with exactly this clear (:func:`resume_request`), or
+            unless a person edited the checkpoint there (reset, rerun from) and cleared the task to apply
+            the edit.
     """
     if state is None:
         return None
@@ -356,9 +365,27 @@ def fresh_start_reason(
     previous_max = last.meta.get("max_tries") if last is not None else None
     if max_tries is None or policy.keep_state_on_clear or previous_max is None or previous_max == max_tries:
         return None
-    if last is not None and any(e.get("event") in EDIT_EVENTS for e in last.events):
+    if resume_request(state, max_tries) is not None:
+        return None
+    edits = (e.get("event") for e in (last.events if last is not None else []))
+    if any(event in EDIT_EVENTS and event != RESUME_EVENT for event in edits):
         return None
     return "the task was cleared (max_tries changed); keep_state_on_clear=True would resume"
+
+
+def resume_request(state: CheckpointState | None, max_tries: int | None = None) -> dict[str, Any] | None:
+    """The "Resume" a person asked for in the checkpoint view that the next attempt answers, if any.
+
+    That is the latest attempt's last ``resume`` event (:func:`airflow_ppf.checkpoint.edits.resume_checkpoint`).
+    The event keeps Airflow's ``max_tries`` as the clear that came with it set it: given the ``max_tries`` of
+    the new attempt, only that clear counts, and any later clear of the task starts over like a plain clear.
+    Without ``max_tries`` (a prediction, before the attempt starts) the latest event counts.
+    """
+    last = state.current_attempt if state is not None else None
+    for event in reversed(last.events if last is not None else []):
+        if event.get("event") == RESUME_EVENT:
+            return event if max_tries is None or event.get("max_tries") == max_tries else None
+    return None
 
 
 def _invalidated(state: CheckpointState) -> dict[str, str]:
@@ -416,6 +443,7 @@ def plan_resume(
     on_config_change: OnConfigChange | str = OnConfigChange.RESTART,
     run_id: str | None = None,
     fresh_start: str | None = None,
+    max_tries: int | None = None,
 ) -> ResumePlan:
     """Decide, per component, what a new attempt does.
 
@@ -426,6 +454,8 @@ def plan_resume(
         run_id: used in messages when ``state`` is ``None``.
         fresh_start: why the attempt starts from the beginning although ``state`` exists (see
             :func:`fresh_start_reason`): every completed component reruns, with this reason.
+        max_tries: Airflow's ``max_tries`` of the new attempt: when a person resumed the task from the
+            checkpoint view with the clear that set it, the plan says who (:func:`resume_request`).
 
     Raises:
         PipelineConfigChangedError: the pipeline changed and ``on_config_change`` is ``fail``.
@@ -479,7 +509,13 @@ def plan_resume(
         mode=mode,
         notes=notes,
         fresh_start=fresh_start,
+        resumed_by=_resumed_by(state, max_tries) if fresh_start is None and max_tries is not None else None,
     )
+
+
+def _resumed_by(state: CheckpointState, max_tries: int | None) -> str | None:
+    request = resume_request(state, max_tries)
+    return str(request.get("by") or "?") if request is not None else None
 
 
 def plan_for_skip(
@@ -742,7 +778,8 @@ def predict_next_attempt(
     """The plan the next attempt will follow, from the checkpoint alone (and ``config`` when given).
 
     Assumes the pipeline is unchanged (when ``config`` is omitted) and the saved views are as recorded:
-    an attempt that then finds a saved view damaged reruns its producer and records why.
+    an attempt that then finds a saved view damaged reruns its producer and records why. A pending
+    "Resume" from the checkpoint view (:func:`resume_request`) is named in the plan.
     """
     if config is not None:
         plan = plan_resume(state, config, on_config_change=on_config_change)
@@ -762,6 +799,7 @@ def predict_next_attempt(
             previous_attempt=state.attempt,
             previous_status=state.status,
         )
+    plan = dataclasses.replace(plan, resumed_by=_resumed_by(state, None))
     io = {name: recorded_io(state, name) for name in graph}
     settled, _ = settle_saved_views(
         plan, state, graph, io, lambda p, v, r, rec: saved_view_problem(state, p, v, r, rec)

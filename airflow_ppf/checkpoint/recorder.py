@@ -583,13 +583,32 @@ class CheckpointHooks(NoOpHooks):
         if self.state is None:
             return
         status = _FINAL_STATUS.get(result.status, CheckpointStatus.FAILED)
-        self.state.finish_attempt(status)
+        self.state.finish_attempt(status, views=self._unfinished_io() if status != CheckpointStatus.COMPLETED else None)
         self._save()
         # Saved views exist only to resume; a completed run needs none of them.
         done = status == CheckpointStatus.COMPLETED and not self.keep_saved_views
         if done and self.saved_views is not None and self.saved_views.delete_all():
             self.state.record_event("deleted_saved_views", why="pipeline completed")
             self._save()
+
+    def _unfinished_io(self) -> dict[str, tuple[Sequence[str] | None, Sequence[str] | None]]:
+        """What the components that did not complete read and produce, as far as they can tell now (with
+        Spark up, SQL components can say what they read): the checkpoint view's prediction of the next
+        attempt needs it."""
+        assert self.state is not None
+        done = self.state.completed_set()
+        known: dict[str, tuple[Sequence[str] | None, Sequence[str] | None]] = {}
+        for name, component in self._components.items():
+            if name in done:
+                continue
+            try:
+                io = ViewIO.of(component)
+            except Exception:  # advisory only: a component that cannot tell stays "unknown"
+                log.debug("Views of %s unknown", name, exc_info=True)
+                continue
+            if io.inputs is not None or io.outputs is not None:
+                known[name] = (io.inputs, io.outputs)
+        return known
 
 
 def _policy(config: PipelineConfig, name: str) -> MaterializePolicy:

@@ -161,7 +161,12 @@ class CheckpointedRun:
         state = self._load()
         reason = fresh_start_reason(state, self.policy, attempt=self.attempt, max_tries=self.max_tries)
         plan = plan_resume(
-            state, self.config, on_config_change=self.policy.on_config_change, run_id=self.run_id, fresh_start=reason
+            state,
+            self.config,
+            on_config_change=self.policy.on_config_change,
+            run_id=self.run_id,
+            fresh_start=reason,
+            max_tries=self.max_tries,
         )
         if self.forgotten:
             plan.notes.extend(self.forgotten)

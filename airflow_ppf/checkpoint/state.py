@@ -12,7 +12,8 @@ Schema history (``schema_version``):
   resume from it starts from the beginning (with a warning that says so).
 * 1 – this format. Unknown top-level fields written by a newer 1.x are kept and written back.
   ``graph`` (each component's ``depends_on``, set by every attempt) and ``views`` (the temp views each
-  completed component read and produced, kept when it is marked not done) were added within version 1:
+  completed component read and produced, kept when it is marked not done; for a component that did not
+  complete, what it declared when its attempt ended) were added within version 1:
   a checkpoint without them loads with them empty, and an older 1.x keeps them as unknown fields.
 
 Renaming a stored field breaks in-flight retries of running deployments: add fields, bump the version
@@ -26,7 +27,7 @@ import datetime as dt
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ from airflow_ppf.runner.report import first_line
 
 __all__ = [
     "EDIT_EVENTS",
+    "RESUME_EVENT",
     "SCHEMA_VERSION",
     "AttemptRecord",
     "CheckpointState",
@@ -48,8 +50,10 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
+#: Recorded when a person resumes the task from the checkpoint view (it also clears the task instance).
+RESUME_EVENT = "resume"
 #: Events recorded when a person edits a stored checkpoint (:mod:`airflow_ppf.checkpoint.edits`).
-EDIT_EVENTS = ("reset", "rerun_from")
+EDIT_EVENTS = ("reset", "rerun_from", RESUME_EVENT)
 
 
 class CheckpointStatus:
@@ -376,10 +380,7 @@ class CheckpointState:
             "outputs": outputs or [],
         }
         if reads is not None or writes is not None:
-            op["views"] = {
-                "inputs": None if reads is None else [str(v) for v in reads],
-                "outputs": None if writes is None else [str(v) for v in writes],
-            }
+            op["views"] = _views_entry(reads, writes)
         self._do(op)
 
     def _op_complete(self, op: dict[str, Any]) -> None:
@@ -436,13 +437,26 @@ class CheckpointState:
         if self.attempts:
             self.attempts[-1].events.append({"event": op["event"], **op.get("details", {}), "at": op["at"]})
 
-    def finish_attempt(self, status: str) -> None:
-        """End the current attempt with ``status`` (completed / failed / interrupted)."""
+    def finish_attempt(
+        self, status: str, *, views: Mapping[str, tuple[Sequence[str] | None, Sequence[str] | None]] | None = None
+    ) -> None:
+        """End the current attempt with ``status`` (completed / failed / interrupted).
+
+        ``views`` maps components that did not complete to the temp views they read and produce
+        (``(reads, writes)``, ``None`` where unknown), so that a planner working from the checkpoint alone
+        knows what they need when they run next.
+        """
         if status not in CheckpointStatus.ALL:
             raise ValueError(f"invalid status {status!r}")
-        self._do({"op": "finish", "status": status})
+        op: dict[str, Any] = {"op": "finish", "status": status}
+        if views:
+            op["views"] = {str(name): _views_entry(reads, writes) for name, (reads, writes) in views.items()}
+        self._do(op)
 
     def _op_finish(self, op: dict[str, Any]) -> None:
+        for name, entry in (op.get("views") or {}).items():
+            if name not in self.completed_components:  # a completed component's record is the one to keep
+                self.views[name] = dict(entry)
         self.status = op["status"]
         if self.attempts:
             self.attempts[-1].status = op["status"]
@@ -575,6 +589,13 @@ def _graph_of(value: Any) -> dict[str, list[str]]:
     if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
         raise ValueError("field 'graph' must map component names to lists of names")
     return {str(k): [str(d) for d in v] for k, v in value.items()}
+
+
+def _views_entry(reads: Sequence[str] | None, writes: Sequence[str] | None) -> dict[str, list[str] | None]:
+    return {
+        "inputs": None if reads is None else [str(v) for v in reads],
+        "outputs": None if writes is None else [str(v) for v in writes],
+    }
 
 
 def _views_of(value: Any) -> dict[str, dict[str, list[str] | None]]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 from airflow_ppf.settings import CHECKPOINT_VIEW_PATH
 
-__all__ = ["CheckpointLink", "checkpoint_view_url"]
+__all__ = ["CheckpointLink", "checkpoint_view_url", "task_checkpoint_url"]
 
 
 def checkpoint_view_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1, base_url: str = "") -> str:
@@ -25,15 +25,18 @@ def checkpoint_view_url(dag_id: str, run_id: str, task_id: str, map_index: int =
     return f"{base_url.rstrip('/')}{CHECKPOINT_VIEW_PATH}?{query}"
 
 
+def task_checkpoint_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """Return the checkpoint view URL of one task instance under ``[api] base_url`` (a path when unset)."""
+    from airflow.sdk import conf
+
+    base_url = conf.get("api", "base_url", fallback="") or ""
+    return checkpoint_view_url(dag_id, run_id, task_id, map_index, base_url)
+
+
 class CheckpointLink(BaseOperatorLink):
     """Link from a task instance to its checkpoint: components, attempts, resume plan."""
 
     name = "Checkpoint"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        from airflow.sdk import conf
-
-        base_url = conf.get("api", "base_url", fallback="") or ""
-        return checkpoint_view_url(
-            ti_key.dag_id, ti_key.run_id, ti_key.task_id, getattr(ti_key, "map_index", -1), base_url
-        )
+        return task_checkpoint_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id, getattr(ti_key, "map_index", -1))

@@ -210,16 +210,16 @@ class PipelineOperator(BaseOperator):
             run = self._run = self.checkpointed_run(context)
             result = run.run()
         except (ConfigError, SparkConnectionError) as exc:
-            raise AirflowFailException(f"Pipeline config error (no retry: fix the config): {exc}") from None
+            raise self._fail(context, f"Pipeline config error (no retry: fix the config): {exc}") from None
         except CheckpointLocationError as exc:
-            raise AirflowFailException(f"{exc} (no retry: fix [ppf] checkpoint_dir or the folder)") from None
+            raise self._fail(context, f"{exc} (no retry: fix [ppf] checkpoint_dir or the folder)") from None
         except CheckpointCorruptError as exc:
-            raise AirflowFailException(
-                f"{exc} (no retry: clear the checkpoint, or set on_corrupt_checkpoint='restart')"
+            raise self._fail(
+                context, f"{exc} (no retry: clear the checkpoint, or set on_corrupt_checkpoint='restart')"
             ) from None
         except PipelineConfigChangedError as exc:
-            raise AirflowFailException(
-                f"{exc}. on_config_change='fail': clear the task to start over, or use 'restart' / 'partial'"
+            raise self._fail(
+                context, f"{exc}. on_config_change='fail': clear the task to start over, or use 'restart' / 'partial'"
             ) from None
         except CriticalHookError as exc:
             assert run is not None
@@ -311,6 +311,9 @@ class PipelineOperator(BaseOperator):
         }
 
     def _failure_message(self, result: PipelineResult, config: PipelineConfig, context: Context) -> str:
+        """Say what failed, what is kept, and how the task goes on: a retry resumes, or, after the last retry,
+        how a person resumes it."""
+        from airflow_ppf.links.checkpoint import task_checkpoint_url
         from airflow_ppf.runner.report import describe_error
 
         total = sum(1 for c in config.components if c.enabled)
@@ -320,19 +323,37 @@ class PipelineOperator(BaseOperator):
             what = f"component '{name}' failed: {describe_error(error)}"
         else:
             what = f"the run ended {result.status.value}"
+        ti = context["ti"]
+        try_number, max_tries = int(ti.try_number), int(getattr(ti, "max_tries", 0) or 0)
+        kept = f"Pipeline '{config.name}': {what}. {done} of {total} components are done and checkpointed"
+        if max_tries and try_number <= max_tries:  # Airflow's rule: a retry comes (try_number counts from 1)
+            return f"{kept}; the retry (try {try_number + 1} of {max_tries + 1}) resumes from there."
+        if self.keep_state_on_clear:
+            return f"{kept}. No retry is left: once the cause is fixed, clear the task; it resumes from there."
+        url = task_checkpoint_url(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
         return (
-            f"Pipeline '{config.name}': {what}. {done} of {total} components are done and checkpointed; "
-            "a retry resumes from there."
+            f"{kept}. No retry is left: once the cause is fixed, press Resume in the task's Checkpoint tab ({url}): "
+            "it keeps what is done and clears the task, and the new try resumes from there. "
+            "A plain Clear starts from the beginning (unless keep_state_on_clear=True)."
         )
 
     def _push_summary(self, context: Context, run: CheckpointedRun, result: PipelineResult | None) -> dict[str, Any]:
         """Build the compact run summary (also pushed as XCom ``ppf_summary``, visible after a failure)."""
         summary = {**run.summary(result), "try_number": run.attempt_number, "store": self._store_desc}
+        self._push(context, summary)
+        return summary
+
+    def _fail(self, context: Context, message: str) -> AirflowFailException:
+        """The error that fails the task without retries; its message also goes to the ``ppf_summary`` XCom,
+        where the Checkpoint tab finds it (no checkpoint was written)."""
+        self._push(context, {"status": "error", "error": message, "try_number": int(context["ti"].try_number)})
+        return AirflowFailException(message)
+
+    def _push(self, context: Context, summary: dict[str, Any]) -> None:
         try:
             context["ti"].xcom_push(key="ppf_summary", value=summary)
         except Exception as exc:  # the summary is for people; never fail a run over it
             self.log.warning("Could not push the ppf_summary XCom: %s", exc)
-        return summary
 
     # -- OpenLineage (called by apache-airflow-providers-openlineage when installed and enabled) ---------
 

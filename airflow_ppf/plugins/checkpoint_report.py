@@ -2,8 +2,9 @@
 
 Pure functions over a loaded checkpoint (no Airflow, no I/O), so the view model is testable on its own:
 
-* the component graph: nodes with a state (see :data:`NODE_STATES`), their topological depth for a
-  layered layout, and edges from ``depends_on``;
+* the component graph: nodes with a state (see :data:`NODE_STATES`) and their box, edges from
+  ``depends_on`` with the route the page draws (:mod:`airflow_ppf.plugins.graph_layout`: no edge passes
+  under a box);
 * the attempt history (what each try ran, skipped, where it failed, its events);
 * the plan the latest attempt followed, as that attempt recorded it (never re-derived here), and the time
   resuming saved;
@@ -26,6 +27,7 @@ from airflow_ppf.checkpoint.fingerprint import disabled_in
 from airflow_ppf.checkpoint.planner import predict_next_attempt
 from airflow_ppf.checkpoint.state import EDIT_EVENTS, AttemptRecord, CheckpointState, CheckpointStatus, recorded_graph
 from airflow_ppf.config.graph import topological_order
+from airflow_ppf.plugins.graph_layout import depths, layout_graph
 
 __all__ = [
     "NODE_STATES",
@@ -71,14 +73,6 @@ def _order(graph: Mapping[str, Sequence[str]]) -> list[str]:
         return topological_order(graph)
     except ValueError:  # a damaged graph must not break the page
         return list(graph)
-
-
-def _depths(graph: Mapping[str, Sequence[str]], order: Sequence[str]) -> dict[str, int]:
-    depth: dict[str, int] = {}
-    for name in order:
-        known = [depth[d] for d in graph.get(name, ()) if d in depth]
-        depth[name] = 1 + max(known) if known else 0
-    return depth
 
 
 def _is_disabled(state: CheckpointState, name: str) -> bool:
@@ -162,14 +156,16 @@ def _next_plan(state: CheckpointState, task_active: bool | None) -> dict[str, An
     plan = predict_next_attempt(state)
     active = [e for e in plan.entries if e.action.value != "disabled"]
     to_run = plan.to_run
+    resumed = f"Resumed by {plan.resumed_by} from the Checkpoint tab: " if plan.resumed_by else ""
     return {
         "headline": (
-            f"The next try runs {len(to_run)} of {len(active)} components"
+            f"{resumed}{'t' if resumed else 'T'}he next try runs {len(to_run)} of {len(active)} components"
             + (f" and skips {len(plan.skip)} ({plan.savings()})" if plan.skip else "")
             + (f": {', '.join(to_run)}" if 0 < len(to_run) <= 12 else "")
         ),
         "entries": redact([e.to_dict() for e in plan.entries]),
         "to_run": to_run,
+        "resumed_by": plan.resumed_by,
     }
 
 
@@ -256,17 +252,20 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
     """
     graph, graph_known = recorded_graph(state)
     order = _order(graph)
-    depth = _depths(graph, order)
+    depth = depths(order, graph)
     states = _node_states(state, graph, order, task_active)
     latest = state.current_attempt
+    layout = layout_graph(order, {name: [d for d in graph.get(name, []) if d in graph] for name in order})
     nodes = []
     for index, name in enumerate(order):
         record = state.components.get(name)
+        box = layout.boxes[name]
         node: dict[str, Any] = {
             "name": name,
             "state": states[name],
             "depth": depth[name],
             "order": index,
+            "box": [box.x, box.y, box.w, box.h],
             "depends_on": [d for d in graph.get(name, []) if d in graph],
             "fingerprint": state.component_fingerprints.get(name),
             "done_in_attempt": record.attempt if record is not None else None,
@@ -276,7 +275,10 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
         if states[name] == "failed" and latest is not None:
             node["error"] = {"type": latest.error_type, "message": redact(latest.error_message)}
         nodes.append(node)
-    edges = [{"from": dep, "to": node["name"]} for node in nodes for dep in node["depends_on"]]
+    edges: list[dict[str, Any]] = [
+        {"from": e.source, "to": e.target, "points": [list(p) for p in e.points]} for e in layout.edges
+    ]
+    edges += [{"from": source, "to": target, "points": None} for source, target in layout.omitted]
     counts = {s: sum(1 for v in states.values() if v == s) for s in NODE_STATES}
     latest_saved = int(latest.resume.get("time_saved_ms", 0) or 0) if latest is not None else 0
     attempts = [_attempt(a, state.attempts[i - 1] if i else None) for i, a in enumerate(state.attempts)]
@@ -292,7 +294,13 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
         "attempt": state.attempt,
         "edited": last_edit(state),
         "data_location": redact(state.data_location),
-        "graph": {"known": graph_known, "nodes": nodes, "edges": edges, "counts": counts},
+        "graph": {
+            "known": graph_known,
+            "nodes": nodes,
+            "edges": edges,
+            "counts": counts,
+            "size": [layout.width, layout.height],
+        },
         "attempts": attempts,
         "resume": _recorded_plan(state),
         "next": _next_plan(state, task_active),

@@ -344,3 +344,31 @@ def test_an_unusable_local_checkpoint_dir_fails_without_retry(tmp_path: Path, mo
     assert ti.state == "failed"
     assert ti.try_number == 1  # AirflowFailException: bad input, no pointless retries
     assert not log.exists(), "nothing ran"
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("keep_state_on_clear", [False, True])
+def test_the_last_failure_says_how_to_resume(
+    keep_state_on_clear: bool, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A retry resumes by itself; after the last one the message names the way to resume (the checkpoint
+    view's Resume action, or a clear when keep_state_on_clear=True)."""
+    dag = _dag(
+        retries=1, pipeline=_pipeline(tmp_path / "trace.log", fail_on=[1, 2]), keep_state_on_clear=keep_state_on_clear
+    )
+    dag_run = dag.test()
+    assert dag_run.state == "failed"
+    out = capfd.readouterr()
+    failures = [line for line in (out.out + out.err).splitlines() if "AirflowException: Pipeline 'trace'" in line]
+    assert len(failures) == 2, failures
+    first, last = failures
+    assert first.endswith("2 of 4 components are done and checkpointed; the retry (try 2 of 2) resumes from there.")
+    assert "retry resumes" not in last
+    assert "2 of 4 components are done and checkpointed. No retry is left: once the cause is fixed" in last
+    if keep_state_on_clear:
+        assert last.endswith("clear the task; it resumes from there.")
+    else:
+        view = f"/ppf/checkpoint?dag_id={dag.dag_id}&run_id="
+        assert f"press Resume in the task's Checkpoint tab ({view}" in last
+        assert "&task_id=pipeline&map_index=-1): it keeps what is done and clears the task" in last
+        assert last.endswith("A plain Clear starts from the beginning (unless keep_state_on_clear=True).")

@@ -55,9 +55,11 @@ class Step(Component):
             raise ConnectionError(self.message)
 
 
-def make_dag(dag_id: str, *, retry_delay: float = 0, mapped: int = 0, **operator_kwargs: Any) -> Any:
+def make_dag(
+    dag_id: str, *, retry_delay: float = 0, mapped: int = 0, load_fails: int = 1, **operator_kwargs: Any
+) -> Any:
     """A DAG with one pipeline task (``pipeline``, mapped over ``mapped`` inputs when given) and one ordinary
-    task (``notify``), ready for dag.test()."""
+    task (``notify``), ready for dag.test(); ``load`` fails on its first ``load_fails`` runs."""
     from airflow.sdk import DAG, BaseOperator
 
     from airflow_ppf.operators import PipelineOperator
@@ -73,7 +75,10 @@ def make_dag(dag_id: str, *, retry_delay: float = 0, mapped: int = 0, **operator
         start_date=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
         default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=retry_delay)},
     ) as dag:
-        config = {"name": "shop", "components": [{"class_path": STEP, **c} for c in COMPONENTS]}
+        components = [
+            {**c, "config": {**c["config"], "fail_first": load_fails}} if c["name"] == "load" else c for c in COMPONENTS
+        ]
+        config = {"name": "shop", "components": [{"class_path": STEP, **c} for c in components]}
         if mapped:
             pipeline: Any = PipelineOperator.partial(task_id="pipeline", pipeline=config, **operator_kwargs).expand(
                 pipeline_vars=[{"PART": str(i)} for i in range(mapped)]
@@ -288,6 +293,56 @@ def test_task_without_checkpoint_and_unmapped_map_index_placeholder(
     data = resp.json()
     assert data["task_instance"]["map_index"] == -1
     assert (data["checkpoint"], data["store"], data["error"]) == (None, None, None)
+    # The page explains the tab instead of waiting for a checkpoint that never comes.
+    assert (data["pipeline_task"], data["task_error"]) == (False, None)
+
+
+#: A DAG of a PipelineOperator subclass, as Airflow serializes it (the tab recognises subclasses by it).
+CONFIG_ERROR_DAG_FILE = """
+from airflow.sdk import DAG
+from airflow_ppf.operators import PipelineOperator
+
+class TeamPipelineOperator(PipelineOperator):
+    pass
+
+with DAG("ppf_plugin_config_error", schedule=None, default_args={"retries": 2}) as dag:
+    TeamPipelineOperator(task_id="pipeline", pipeline={"name": "bad", "components": []})
+"""
+
+
+def test_a_config_error_is_shown_where_the_checkpoint_would_be(plugin_client: Any, plugin_tokens: Any) -> None:
+    """A try that fails before its pipeline starts writes no checkpoint: the tab shows its error instead
+    (here of a PipelineOperator subclass, whose operator name is its own)."""
+    from airflow.sdk import DAG
+
+    from airflow_ppf.operators import PipelineOperator
+    from tests.airflow.conftest import TEST_DAGS
+
+    class TeamPipelineOperator(PipelineOperator):
+        pass
+
+    dag_id = "ppf_plugin_config_error"
+    (TEST_DAGS / f"{dag_id}.py").write_text(CONFIG_ERROR_DAG_FILE, encoding="utf-8")
+    bad = {"name": "bad", "components": [{"name": "a", "class_path": STEP, "depends_on": ["nope"]}]}
+    with DAG(dag_id, schedule=None, default_args={"retries": 2, "retry_delay": dt.timedelta(0)}) as dag:
+        TeamPipelineOperator(task_id="pipeline", pipeline=bad)
+    dag_run = dag.test()
+    assert dag_run.state == "failed"
+
+    data = plugin_client.get("/api/checkpoint" + ti_query(dag_id, dag_run.run_id), headers=plugin_tokens["viewer"])
+    assert data.status_code == 200, data.text
+    payload = data.json()
+    assert payload["task_instance"]["operator"] == "TeamPipelineOperator"
+    assert (payload["checkpoint"], payload["pipeline_task"]) == (None, True)
+    error = payload["task_error"]
+    assert error["try_number"] == 1
+    assert error["message"].startswith("Pipeline config error (no retry: fix the config): ")
+    assert "components[0].depends_on" in error["message"]
+    assert "'nope'" in error["message"]
+    overview = plugin_client.get(
+        "/api/run?" + urlencode({"dag_id": dag_id, "run_id": dag_run.run_id}), headers=plugin_tokens["viewer"]
+    ).json()
+    assert [(t["task_id"], t["checkpoint"], t["task_error"]) for t in overview["tasks"]] == [("pipeline", None, error)]
 
 
 def test_page_is_self_contained_and_carries_no_data(plugin_client: Any, plugin_tokens: Any, shop_run: str) -> None:
@@ -466,6 +521,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/run", None),
     ("POST", "/api/checkpoint/reset", {}),
     ("POST", "/api/checkpoint/rerun", {"component": "stats"}),
+    ("POST", "/api/checkpoint/resume", {}),
 ]
 
 
@@ -583,3 +639,183 @@ def test_edits_need_a_json_body(plugin_client: Any, plugin_tokens: Any, shop_run
         assert resp.status_code == 422, (content_type, resp.text)
     state = task_state(SHOP_DAG, shop_run, "pipeline")["ppf_checkpoint"]["state"]
     assert "stats" in state["completed_components"]
+
+
+# -- resume after the last retry failed ---------------------------------------------------------------------
+
+EXHAUSTED_DAG = "ppf_plugin_exhausted_shop"
+
+
+#: The DAG file Airflow serializes for :data:`EXHAUSTED_DAG`: its clear reads the task's retries from there
+#: (dag.test() runs the in-memory DAG's tasks; a placeholder without them would make the clear guess).
+EXHAUSTED_DAG_FILE = f"""
+from airflow.sdk import DAG, BaseOperator
+from airflow_ppf.operators import PipelineOperator
+
+with DAG({EXHAUSTED_DAG!r}, schedule=None, default_args={{"retries": 1}}) as dag:
+    pipeline = PipelineOperator(task_id="pipeline", pipeline={{"name": "shop", "components": []}})
+    pipeline >> BaseOperator(task_id="notify")
+"""
+
+
+@pytest.fixture
+def exhausted_run() -> str:
+    """A run whose pipeline task failed in ``load`` on both tries (no retry left); extract and clean are done."""
+    from tests.airflow.conftest import TEST_DAGS
+
+    dag = make_dag(EXHAUSTED_DAG, load_fails=2)
+    (TEST_DAGS / f"{EXHAUSTED_DAG}.py").write_text(EXHAUSTED_DAG_FILE, encoding="utf-8")
+    dag_run = dag.test()
+    assert dag_run.state == "failed"
+    return str(dag_run.run_id)
+
+
+def _airflow_state(dag_id: str, run_id: str) -> dict[str, Any]:
+    """What Airflow's metadata DB says of the pipeline task instance and its DAG run."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session(scoped=False) as session:  # dag.test()'s scoped session still holds the old objects
+        ti = session.scalars(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id == "pipeline"
+            )
+        ).one()
+        run = session.scalars(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id)).one()
+        return {"ti": (ti.state, ti.try_number, ti.max_tries), "run": run.state}
+
+
+def _audit(event: str, run_id: str) -> list[str]:
+    """Owners of Airflow audit log entries ``event`` about ``run_id``."""
+    from airflow.models.log import Log
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(session.scalars(select(Log.owner).where(Log.event == event, Log.run_id == run_id)))
+
+
+def test_resume_keeps_the_checkpoint_and_clears_the_task_with_airflows_clear(
+    plugin_client: Any, plugin_tokens: Any, exhausted_run: str
+) -> None:
+    from airflow_ppf.runner.checkpoint import CheckpointState, ResumePolicy, fresh_start_reason
+
+    query = ti_query(EXHAUSTED_DAG, exhausted_run)
+    before = plugin_client.get("/api/checkpoint" + query, headers=plugin_tokens["viewer"]).json()
+    assert (before["task_instance"]["state"], before["task_instance"]["try_number"]) == ("failed", 2)
+    assert (before["retry_pending"], before["resume_blocked"], before["can_edit"]) == (False, None, False)
+    assert before["checkpoint"]["next"]["to_run"] == ["load", "stats", "report"]
+
+    resp = plugin_client.post("/api/checkpoint/resume" + query, json={}, headers=plugin_tokens["op1"])
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    assert (data["resumed"], data["invalidated"], data["to_run"]) == (True, [], ["load", "stats", "report"])
+    # Airflow cleared the task instance: no state, max_tries = try_number 2 + retries 1, its run queued again.
+    assert (data["task_instance"]["state"], data["task_instance"]["max_tries"]) == (None, 3)
+    assert _airflow_state(EXHAUSTED_DAG, exhausted_run) == {"ti": (None, 2, 3), "run": "queued"}
+    assert data["live"] is True
+    cp = data["checkpoint"]
+    assert (cp["edited"]["event"], cp["edited"]["by"]) == ("resume", "op1")
+    assert cp["next"]["headline"].startswith(
+        "Resumed by op1 from the Checkpoint tab: the next try runs 3 of 5 components and skips 2"
+    )
+    assert node_states(data) == {
+        "extract": "skipped",
+        "clean": "skipped",
+        "load": "failed",
+        "stats": "pending",
+        "report": "blocked",
+    }
+
+    # The checkpoint is kept, with the resume recorded for exactly that clear (fenced like any edit: same
+    # attempt and writer), and the planner resumes the next try from it.
+    head = task_state(EXHAUSTED_DAG, exhausted_run, "pipeline")["ppf_checkpoint"]
+    state = CheckpointState.from_dict(head["state"])
+    assert (head["attempt"], head["writer"]) == (2, state.attempts[-1].writer)
+    assert state.completed_components == ["extract", "clean"]
+    event = state.attempts[-1].events[-1]
+    assert {k: v for k, v in event.items() if k != "at"} == {"event": "resume", "by": "op1", "max_tries": 3}
+    assert fresh_start_reason(state, ResumePolicy(), attempt=3, max_tries=3) is None
+    # Airflow's audit log has it, as it has its own clears.
+    assert _audit("ppf_checkpoint_resume", exhausted_run) == ["op1"]
+
+
+def test_rerun_from_on_a_failed_task_resumes_it(plugin_client: Any, plugin_tokens: Any, exhausted_run: str) -> None:
+    query = ti_query(EXHAUSTED_DAG, exhausted_run)
+    # Without a resume, rerunning from the component that failed changes nothing: refused, as before.
+    alone = plugin_client.post(
+        "/api/checkpoint/rerun" + query, json={"component": "load"}, headers=plugin_tokens["admin"]
+    )
+    assert alone.status_code == 409
+    assert "nothing to rerun" in alone.json()["detail"]
+    assert _airflow_state(EXHAUSTED_DAG, exhausted_run)["ti"] == ("failed", 2, 1)
+
+    resp = plugin_client.post(
+        "/api/checkpoint/rerun" + query, json={"component": "load", "resume": True}, headers=plugin_tokens["user1"]
+    )
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["invalidated"], resp.json()["to_run"]) == ([], ["load", "stats", "report"])
+    assert _airflow_state(EXHAUSTED_DAG, exhausted_run)["ti"] == (None, 2, 3)
+
+    upstream = plugin_client.post(
+        "/api/checkpoint/rerun" + query, json={"component": "clean", "resume": True}, headers=plugin_tokens["user1"]
+    )
+    assert upstream.status_code == 200, upstream.text
+    assert upstream.json()["invalidated"] == ["clean"]
+    assert upstream.json()["to_run"] == ["clean", "load", "stats", "report"]
+    events = [e["event"] for e in upstream.json()["checkpoint"]["attempts"][-1]["events"]]
+    assert events[-4:] == ["resume", "invalidated", "rerun_from", "resume"]
+
+
+def test_a_refused_resume_changes_nothing_in_airflow(
+    plugin_client: Any, plugin_tokens: Any, fresh_shop_run: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clear and the recorded resume commit together: when the resume is refused after Airflow's clear
+    ran (nothing to resume; a newer try wrote the checkpoint), the clear is rolled back."""
+    from airflow_ppf.plugins import checkpoint_api
+    from airflow_ppf.plugins.task_instance_checkpoint import TaskInstanceRef, open_checkpoint
+
+    query = ti_query(SHOP_DAG, fresh_shop_run)
+    before = _airflow_state(SHOP_DAG, fresh_shop_run)
+    assert before == {"ti": ("success", 2, 1), "run": "success"}
+    blocked = plugin_client.get("/api/checkpoint" + query, headers=plugin_tokens["admin"]).json()["resume_blocked"]
+    assert blocked == "every component is done: use rerun from to mark components not done first"
+    done = plugin_client.post("/api/checkpoint/resume" + query, json={}, headers=plugin_tokens["admin"])
+    assert done.status_code == 409
+    assert "nothing to resume: all 5 components of attempt 2 are done" in done.json()["detail"]
+    assert _airflow_state(SHOP_DAG, fresh_shop_run) == before
+
+    # A newer try takes the checkpoint over between the read and the write: fenced, and nothing is cleared.
+    clear = checkpoint_api._clear_for_resume
+
+    def newer_try_meanwhile(ref: TaskInstanceRef, session: Any, user: Any, dag_bag: Any) -> int:
+        from airflow.utils.session import create_session
+
+        with create_session() as other:
+            located = open_checkpoint(ref, other)
+            assert located.state is not None
+            zombie = located.state
+            zombie.begin_attempt(
+                3,
+                "zombie:1:w",
+                pipeline_fingerprint=zombie.pipeline_fingerprint,
+                component_fingerprints=zombie.component_fingerprints,
+                field_digests=zombie.field_digests,
+            )
+            located.store.save(zombie)
+        return clear(ref, session, user, dag_bag)
+
+    monkeypatch.setattr(checkpoint_api, "_clear_for_resume", newer_try_meanwhile)
+    fenced = plugin_client.post(
+        "/api/checkpoint/rerun" + query, json={"component": "stats", "resume": True}, headers=plugin_tokens["admin"]
+    )
+    assert fenced.status_code == 409, fenced.text
+    assert "a newer try wrote the checkpoint meanwhile" in fenced.json()["detail"]
+    assert _airflow_state(SHOP_DAG, fresh_shop_run) == before
+    head = task_state(SHOP_DAG, fresh_shop_run, "pipeline")["ppf_checkpoint"]
+    assert (head["attempt"], head["writer"]) == (3, "zombie:1:w")
+    events = [e["event"] for a in head["state"]["attempts"] for e in a.get("events", [])]
+    assert "resume" not in events
+    assert "rerun_from" not in events

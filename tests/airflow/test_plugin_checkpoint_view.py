@@ -93,6 +93,7 @@ def test_every_route_requires_dag_access() -> None:
         ("/api/run", "GET"),
         ("/api/checkpoint/reset", "POST"),
         ("/api/checkpoint/rerun", "POST"),
+        ("/api/checkpoint/resume", "POST"),
     }
     for route in routes:
         needed = "GET" if route.methods == {"GET"} else "PUT"

@@ -1,15 +1,26 @@
 """Drive Debian's headless Chromium over the DevTools protocol (no Node, no downloaded browser).
 
 Started with the flags this offline machine needs (no background networking, no component updates, a new
-empty profile) and stopped by PID. Tests call ``require(CHROMIUM)`` (:mod:`tests.helpers.system_packages`)
-first, so that a machine without Chromium skips them.
+empty profile). Tests call ``require(CHROMIUM)`` (:mod:`tests.helpers.system_packages`) first, so that a
+machine without Chromium skips them.
+
+Chromium never outlives its caller: it runs in a process group of its own (its renderers and zygotes join
+it), and that whole group is killed by :meth:`HeadlessChromium.close` (call it in a ``finally``), at
+interpreter exit (``atexit``) for browsers left open, and, when the caller dies without running either (a
+``timeout`` sending SIGTERM, or SIGKILL), by the kernel: the browser is started with a parent-death signal,
+and its helpers exit when the browser goes.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
+import contextlib
+import ctypes
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,6 +47,34 @@ CHROMIUM_FLAGS = [
 ]
 
 
+#: ``prctl(2)`` option: the signal the kernel sends this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+#: Browsers not closed yet (closed at interpreter exit).
+_OPEN: set[HeadlessChromium] = set()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the process that started the browser dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+@atexit.register
+def _close_all() -> None:
+    for browser in list(_OPEN):
+        browser.close()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -55,8 +94,11 @@ class HeadlessChromium:
             [binary, *CHROMIUM_FLAGS, f"--remote-debugging-port={self.port}", f"--user-data-dir={self.profile}"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True,  # a process group of its own: close() kills all of it
+            preexec_fn=_die_with_parent,
         )
+        self.pgid = self.process.pid  # the session leader's pid is the group id
+        _OPEN.add(self)
         self._id = 0
         self.ws = self._connect()
         self.cdp("Page.enable")
@@ -122,14 +164,28 @@ class HeadlessChromium:
         return path
 
     def close(self) -> None:
-        try:
-            if hasattr(self, "ws"):
+        """Stop the browser and every process of its group (SIGTERM, then SIGKILL); idempotent."""
+        _OPEN.discard(self)
+        if hasattr(self, "ws"):
+            with contextlib.suppress(Exception):  # a broken connection must not keep the browser alive
                 self.ws.close()
-        finally:
-            self.process.terminate()
+        self._kill_group()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    def _kill_group(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-            shutil.rmtree(self.profile, ignore_errors=True)
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                break
+            if self._group_gone(timeout=10.0):
+                break
+        self.process.wait(10)
+
+    def _group_gone(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None and not _group_alive(self.pgid):
+                return True
+            time.sleep(0.1)
+        return False

@@ -10,6 +10,9 @@
   ``ppf_spark_connect`` at ``spark_connect``; the cluster starts in the background while Airflow starts
   (they are independent until a task runs).
 
+Every stack's DAG folder holds the example DAGs and this tier's own test DAGs (``tests/e2e/dags``: a task
+whose retries run out, a config error, a wide pipeline).
+
 Service logs stay under pytest's temp folder (``service-logs/``) and are quoted in failure messages. At
 the end of the session no process started by this tier may be alive: the check fails the session and
 kills what it found.
@@ -18,6 +21,7 @@ kills what it found.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -37,7 +41,10 @@ from tests.e2e.harness import (
 from tests.helpers.system_packages import CHROMIUM, POSTGRESQL, require
 
 # EXAMPLE_DAGS and copy_dags live in the harness now (the demo uses them too); still importable from here.
-__all__ = ["EXAMPLE_DAGS", "copy_dags", "running_stack"]
+__all__ = ["E2E_DAGS", "EXAMPLE_DAGS", "copy_dags", "running_stack"]
+
+#: DAGs of this tier only, added to the example DAGs of every stack.
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
 
 
 def _report(text: str) -> None:
@@ -61,6 +68,8 @@ def running_stack(
 ) -> Iterator[AirflowStack]:
     """Start an :class:`AirflowStack` on a copy of the example DAGs; stop it whatever happens."""
     dags = copy_dags(root / "dags")
+    for dag_file in E2E_DAGS.glob("ppf_*.py"):
+        shutil.copy2(dag_file, dags / dag_file.name)
     stack = AirflowStack(root, backend=backend, dags_folder=dags, extra_env=extra_env, name=name)
     began = time.monotonic()
     try:

@@ -10,11 +10,15 @@ each test then waits for its own run and checks it.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -58,12 +62,14 @@ EXAMPLE_RUNS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
 def example_runs(airflow_stack: AirflowStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     """Trigger this stack's example runs at once; return them by key (tests wait for their own)."""
     api = airflow_stack.client
+    wanted = {key: run for key, run in EXAMPLE_RUNS.items() if airflow_stack.backend in run[2]}
+    for dag_id in dict.fromkeys(dag_id for dag_id, _, _ in wanted.values()):
+        api.wait_for_dag(dag_id)
+    # Triggered together once every DAG is parsed: before the first tasks start writing to the (SQLite) DB.
     runs = {}
-    for key, (dag_id, conf, backends) in EXAMPLE_RUNS.items():
-        if airflow_stack.backend in backends:
-            api.wait_for_dag(dag_id)
-            base = tmp_path_factory.mktemp(f"{key}-{airflow_stack.backend}")
-            runs[key] = Run(dag_id, api.trigger(dag_id, {"base_dir": str(base), **conf}), base)
+    for key, (dag_id, conf, _) in wanted.items():
+        base = tmp_path_factory.mktemp(f"{key}-{airflow_stack.backend}")
+        runs[key] = Run(dag_id, api.trigger(dag_id, {"base_dir": str(base), **conf}), base)
     return runs
 
 
@@ -246,7 +252,12 @@ def test_checkpoint_view_api_is_behind_airflow_auth(airflow_stack: AirflowStack,
     assert states == {**dict.fromkeys(EARLY, "skipped"), **dict.fromkeys(LATE, "done")}, states
     assert {(e["from"], e["to"]) for e in report["graph"]["edges"]} >= {("read_orders", "clean_orders")}
     assert [a["attempt"] for a in report["attempts"]] == [1, 2]
-    assert report["time_saved_ms"]["latest"] > 0
+    # The figure is the recorded plan's (net of restoring saved views, so it can be below zero on a loaded
+    # machine): the view shows the record, never a figure of its own.
+    recorded = api.state_store(ORDERS_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")["state"]["attempts"][1]["resume"]
+    assert report["time_saved_ms"]["latest"] == recorded["time_saved_ms"], recorded
+    assert recorded["time_saved_ms"] == recorded["time_saved_gross_ms"] - recorded.get("restore_ms", 0), recorded
+    assert recorded["time_saved_gross_ms"] > 0, recorded
     # Viewers may look but not edit.
     viewer.request("POST", "/ppf/api/checkpoint/rerun", params=query, json={"component": "clean_orders"}, expect=(403,))
     viewer.request("POST", "/ppf/api/checkpoint/reset", params=query, json={}, expect=(403,))
@@ -341,6 +352,290 @@ def test_the_demo_shows_the_failed_try_the_resume_plan_and_the_rows(
     # The tab the browser test opens.
     tab = f"/dags/{ORDERS_DAG}/runs/{quote(run_id, safe='')}/tasks/{ORDERS_TASK}/plugin/ppf-checkpoint"
     assert f"  {airflow_stack.base_url}{tab}\n" in out, out
+
+
+# -- after the last retry failed: Resume from the Checkpoint tab ----------------------------------------
+# ppf_orders_exhausted (tests/e2e/dags) is the orders example whose publish_check fails on tries 1 and 2;
+# with retries=1 the task fails for good with five of seven components done.
+
+EXHAUSTED_DAG = "ppf_orders_exhausted"
+CONFIG_ERROR_DAG = "ppf_config_error"
+WIDE_DAG = "ppf_wide_pipeline"
+#: A second exhausted run, resumed by clicking in the browser.
+EXHAUSTED_UI = "orders-exhausted-ui"
+EXAMPLE_RUNS.update(
+    {
+        EXHAUSTED_DAG: (EXHAUSTED_DAG, {"orders": 2000}, ("sqlite", "postgres")),
+        EXHAUSTED_UI: (EXHAUSTED_DAG, {"orders": 1000}, ("sqlite",)),
+        CONFIG_ERROR_DAG: (CONFIG_ERROR_DAG, {}, ("sqlite",)),
+        WIDE_DAG: (WIDE_DAG, {}, ("sqlite",)),
+    }
+)
+
+
+def _expected_daily_revenue(data_dir: Path) -> set[tuple[str, str, int, Decimal]]:
+    """What ``daily_revenue`` must hold, computed from the run's input CSV files in plain Python."""
+    with open(data_dir / "customers.csv", newline="", encoding="utf-8") as fh:
+        region = {int(row["customer_id"]): row["region"] for row in csv.DictReader(fh)}
+    groups: dict[tuple[str, str], list[Decimal]] = {}
+    with open(data_dir / "orders.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            amount, customer = Decimal(row["amount"]), int(row["customer_id"])
+            if row["status"] == "paid" and amount > 0 and customer in region:
+                groups.setdefault((row["order_date"], region[customer]), []).append(amount)
+    return {(day, reg, len(amounts), sum(amounts, Decimal(0))) for (day, reg), amounts in groups.items()}
+
+
+def _written_daily_revenue(report: Path) -> set[tuple[str, str, int, Decimal]]:
+    """The rows the pipeline wrote (parquet, partitioned by region)."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(report).to_pylist()
+    return {(str(r["order_date"]), str(r["region"]), int(r["orders"]), Decimal(r["revenue"])) for r in rows}
+
+
+def _failure_messages(api: Any, dag_id: str, run_id: str, task_id: str, try_number: int) -> list[str]:
+    """The lines of one try's log that carry the pipeline's failure message (in any field: the exception's
+    text is a structured detail of the "Task failed" event)."""
+    path = f"{api.ti_path(dag_id, run_id, task_id)}/logs/{try_number}"
+    content = api.get(path, params={"full_content": "true"}).get("content") or []
+    texts = [json.dumps(item, ensure_ascii=False) if isinstance(item, dict) else str(item) for item in content]
+    return [text for text in texts if "components are done and checkpointed" in text]
+
+
+def _resume_query(dag_id: str, task_id: str, run_id: str) -> dict[str, Any]:
+    return {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "map_index": -1}
+
+
+def _check_resumed_try(api: Any, run: Run, by: str) -> dict[str, Any]:
+    """Try 3 after a Resume: skipped the five components tries 1-2 finished, ran the rest, wrote the right rows.
+    Returns the checkpoint."""
+    run_id = run.run_id
+    state = api.wait_for_run(EXHAUSTED_DAG, run_id, timeout=RUN_TIMEOUT)
+    assert state == "success", f"run {run_id} ended {state} after the resume\n{api.run_report(EXHAUSTED_DAG, run_id)}"
+    tries = api.tries(EXHAUSTED_DAG, run_id, ORDERS_TASK)
+    assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "failed"), (3, "success")], tries
+
+    log3 = api.logs(EXHAUSTED_DAG, run_id, ORDERS_TASK, 3)
+    headline = f"resuming after attempt 2 (failed), resumed by {by} from the Checkpoint tab: skipping 5 of 7 components"
+    assert any(line.startswith("::group::Resume plan") and headline in line for line in log3), _excerpt(log3)
+    assert not any("Starting from the beginning" in line for line in log3), _excerpt(log3)
+    for name in EARLY:
+        assert any(re.search(rf"\] {name} skipped \(completed in attempt 1\)", line) for line in log3), name
+        assert not any(re.search(rf"\] {name} ✓ ", line) for line in log3), f"try 3 reran {name}"
+    result = api.xcom(EXHAUSTED_DAG, run_id, ORDERS_TASK)
+    assert (result["status"], result["try_number"], result["skipped"]) == ("success", 3, EARLY), result
+    assert [r["name"] for r in result["ran"]] == LATE, result
+
+    checkpoint = api.state_store(EXHAUSTED_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")["state"]
+    assert [a["attempt"] for a in checkpoint["attempts"]] == [1, 2, 3], _attempt_summary(checkpoint)
+    resume = [e for e in checkpoint["attempts"][1].get("events", []) if e["event"] == "resume"]
+    assert [(e["by"], e["max_tries"]) for e in resume] == [(by, 3)], checkpoint["attempts"][1]
+    assert {n: checkpoint["components"][n]["attempt"] for n in EARLY + LATE} == {
+        **dict.fromkeys(EARLY, 1),
+        **dict.fromkeys(LATE, 3),
+    }
+    report = run.base_dir / "report" / run_id.replace(":", "_") / "daily_revenue"
+    data_dir = run.base_dir / "data" / run_id.replace(":", "_")
+    written = _written_daily_revenue(report)
+    assert written, f"no rows in {report}"
+    assert written == _expected_daily_revenue(data_dir)
+    return dict(checkpoint)
+
+
+def test_resume_after_the_last_retry_failed(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    """The on-call flow on the real api-server: the last retry fails, its message says how to resume, a
+    Resume from the Checkpoint tab's API clears the task through Airflow, and try 3 resumes."""
+    from tests.e2e.harness import AirflowClient
+
+    api = airflow_stack.client
+    run = example_runs[EXHAUSTED_DAG]
+    state = api.wait_for_run(EXHAUSTED_DAG, run.run_id, timeout=RUN_TIMEOUT)
+    assert state == "failed", f"run {run.run_id} ended {state}\n{api.run_report(EXHAUSTED_DAG, run.run_id)}"
+    tries = api.tries(EXHAUSTED_DAG, run.run_id, ORDERS_TASK)
+    assert [(t["try_number"], t["state"]) for t in tries] == [(1, "failed"), (2, "failed")], tries
+    # Try 1's message promises the retry; try 2's says how to resume now that none is left.
+    [first] = _failure_messages(api, EXHAUSTED_DAG, run.run_id, ORDERS_TASK, 1)
+    assert "5 of 7 components are done and checkpointed; the retry (try 2 of 2) resumes from there." in first, first
+    [last] = _failure_messages(api, EXHAUSTED_DAG, run.run_id, ORDERS_TASK, 2)
+    assert "5 of 7 components are done and checkpointed. No retry is left" in last, last
+    assert "retry resumes" not in last, last
+    assert (
+        f"press Resume in the task's Checkpoint tab ({airflow_stack.base_url}/ppf/checkpoint?dag_id={EXHAUSTED_DAG}&"
+        in last
+    )
+
+    query = _resume_query(EXHAUSTED_DAG, ORDERS_TASK, run.run_id)
+    AirflowClient(airflow_stack.base_url).request(
+        "POST", "/ppf/api/checkpoint/resume", params=query, json={}, expect=(401,)
+    )
+    viewer = AirflowClient(airflow_stack.base_url).login("viewer", AirflowStack.PASSWORDS["viewer"])
+    viewer.request("POST", "/ppf/api/checkpoint/resume", params=query, json={}, expect=(403,))
+    assert api.tries(EXHAUSTED_DAG, run.run_id, ORDERS_TASK)[-1]["state"] == "failed"
+
+    user = AirflowClient(airflow_stack.base_url).login("user1", AirflowStack.PASSWORDS["user1"])
+    resumed = user.post("/ppf/api/checkpoint/resume", {}, params=query)
+    assert (resumed["resumed"], resumed["to_run"]) == (True, LATE), resumed.get("to_run")
+    assert (resumed["task_instance"]["state"], resumed["task_instance"]["max_tries"]) == (None, 3)
+    _check_resumed_try(api, run, by="user1")
+    # Airflow's audit log names who resumed, as it does for its own clears.
+    logs = api.get("/api/v2/eventLogs", params={"event": "ppf_checkpoint_resume", "dag_id": EXHAUSTED_DAG})
+    assert [(e["owner"], e["run_id"]) for e in logs["event_logs"]] == [("user1", run.run_id)]
+
+
+def _frame_document(browser: Any, url: str) -> str:
+    """Open an Airflow UI page with a plugin tab; return the JavaScript expression of the tab's document."""
+    browser.navigate("about:blank")
+    browser.navigate(url)
+    frame = "document.querySelector('iframe')"
+    browser.wait_for(f"{frame} && {frame}.src", timeout=90)
+    inner = f"{frame}.contentDocument"
+    browser.wait_for(f"{inner} && {inner}.body && {inner}.body.dataset.ready === '1'", timeout=90)
+    return inner
+
+
+def _graph_report(browser: Any, inner: str) -> dict[str, Any]:
+    """Nodes and edges drawn, and every point of an edge path (sampled each 2 px) inside a node's box."""
+    script = f"""(() => {{
+      const doc = {inner};
+      const boxes = [...doc.querySelectorAll('#ppf-graph g.node')].map(g => {{
+        const m = g.transform.baseVal.consolidate().matrix, r = g.querySelector('rect');
+        return [m.e, m.f, r.width.baseVal.value, r.height.baseVal.value, g.dataset.name];
+      }});
+      const paths = [...doc.querySelectorAll('#ppf-graph path.edge')];
+      const hits = [];
+      for (const p of paths) {{
+        for (let s = 0, n = p.getTotalLength(); s <= n; s += 2) {{
+          const q = p.getPointAtLength(s);
+          for (const [x, y, w, h, name] of boxes) {{
+            const inside = q.x > x + 1 && q.x < x + w - 1 && q.y > y + 1 && q.y < y + h - 1;
+            if (inside) hits.push([p.dataset.from, p.dataset.to, name]);
+          }}
+        }}
+      }}
+      return JSON.stringify({{nodes: boxes.length, edges: paths.length, hits: hits.slice(0, 20)}});
+    }})()"""
+    return dict(json.loads(browser.evaluate(script)))
+
+
+@pytest.mark.usefixtures("chromium")
+@pytest.mark.parametrize("airflow_stack", ["sqlite"], indirect=True)
+def test_checkpoint_tab_states_in_chromium(airflow_stack: AirflowStack, example_runs: dict[str, Run]) -> None:
+    """Every state of the Checkpoint and Pipelines tabs in Airflow's UI, with a screenshot each: a run overview,
+    a task that is no pipeline, a config error, a task with no retry left, resumed by a click, and after; a
+    60-component graph. Dates follow the time zone picked in Airflow's UI."""
+    from zoneinfo import ZoneInfo
+
+    from tests.e2e.browser import HeadlessChromium
+
+    api = airflow_stack.client
+    runs = {key: example_runs[key].run_id for key in (ORDERS_DAG, EXHAUSTED_UI, CONFIG_ERROR_DAG, WIDE_DAG)}
+    for key, expected in (
+        (ORDERS_DAG, "success"),
+        (EXHAUSTED_UI, "failed"),
+        (CONFIG_ERROR_DAG, "failed"),
+        (WIDE_DAG, "success"),
+    ):
+        dag_id = example_runs[key].dag_id
+        state = api.wait_for_run(dag_id, runs[key], timeout=RUN_TIMEOUT)
+        assert state == expected, f"{key} ended {state}\n{api.run_report(dag_id, runs[key])}"
+
+    def tab(dag_id: str, run_id: str, task_id: str | None = None) -> str:
+        base = f"{airflow_stack.base_url}/dags/{dag_id}/runs/{quote(run_id, safe='')}"
+        return base + (f"/tasks/{task_id}/plugin/ppf-checkpoint" if task_id else "/plugin/ppf-run")
+
+    zone = "Asia/Kolkata"  # +05:30 all year: never the machine's zone, never ambiguous
+    browser = HeadlessChromium()
+    try:
+        browser.set_cookie(airflow_stack.base_url, "_token", api.token("admin", AirflowStack.PASSWORDS["admin"]))
+        browser.navigate(airflow_stack.base_url + "/")
+        browser.wait_for("document.readyState === 'complete'")
+        browser.evaluate(f"localStorage.setItem('timezone', JSON.stringify({zone!r}))")  # as Airflow's settings do
+
+        # The DAG run's "Pipelines" tab: a checkpoint never edited shows its status (it used to say "none yet").
+        inner = _frame_document(browser, tab(ORDERS_DAG, runs[ORDERS_DAG]))
+        row = f"{inner}.querySelector('#ppf-run-tasks tbody tr[data-task-id=\"{ORDERS_TASK}\"]')"
+        cell = browser.evaluate(f"{row}.querySelector('td:nth-child(5)').textContent")
+        assert cell == "completed · attempt 2", cell
+        browser.screenshot(ARTIFACTS / "pipelines-tab.png")
+
+        # A task that is no pipeline: explained.
+        inner = _frame_document(browser, tab(ORDERS_DAG, runs[ORDERS_DAG], "make_input_data"))
+        assert browser.evaluate(f"{inner}.body.dataset.state") == "not-pipeline"
+        assert "is not a PipelineOperator task" in browser.evaluate(f"{inner}.getElementById('ppf-empty').textContent")
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-not-a-pipeline.png")
+
+        # A config error: the error, not "no checkpoint".
+        inner = _frame_document(browser, tab(CONFIG_ERROR_DAG, runs[CONFIG_ERROR_DAG], "broken_pipeline"))
+        assert browser.evaluate(f"{inner}.body.dataset.state") == "task-error"
+        error = browser.evaluate(f"{inner}.getElementById('ppf-task-error').textContent")
+        assert error.startswith("Try 1 failed: Pipeline config error (no retry: fix the config): "), error
+        assert "'extrct'" in error, error
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-config-error.png")
+
+        # No retry left: Resume is offered; the graph draws no edge under a box; dates as Airflow shows them.
+        run_id = runs[EXHAUSTED_UI]
+        inner = _frame_document(browser, tab(EXHAUSTED_DAG, run_id, ORDERS_TASK))
+        doc = f"{inner}.getElementById"
+        assert browser.evaluate(f"{doc}('ppf-resume-button').disabled") is False
+        options = browser.evaluate(f"[...{doc}('ppf-rerun-select').options].map(o => o.value).join(',')")
+        assert options.split(",") == [*EARLY, "publish_check"], options
+        counts = browser.evaluate(f"{doc}('ppf-counts').textContent")
+        assert counts == "5 of 7 done, 1 failed", counts
+        # "failed" is one word on one line (the card used to break it as "fail ed").
+        lines = browser.evaluate(
+            f"(() => {{ const t = {doc}('ppf-counts').firstChild, r = {inner}.createRange();"
+            " r.setStart(t, t.data.indexOf('failed')); r.setEnd(t, t.data.length);"
+            " return r.getClientRects().length; })()"
+        )
+        assert lines == 1, lines
+        graph = _graph_report(browser, inner)
+        assert (graph["nodes"], graph["edges"], graph["hits"]) == (7, 6, []), graph
+        attempts = api.state_store(EXHAUSTED_DAG, run_id, ORDERS_TASK, "ppf_checkpoint")["state"]["attempts"]
+        shown = json.loads(
+            browser.evaluate(
+                f"JSON.stringify([...{inner}.querySelectorAll('#ppf-attempts tbody tr td:nth-child(3) time')]"
+                ".map(t => [t.textContent, t.title]))"
+            )
+        )
+        expected = []
+        for attempt in attempts:
+            started = dt.datetime.fromisoformat(attempt["started_at"])
+            expected.append(
+                [
+                    started.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S"),
+                    started.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") + " UTC",
+                ]
+            )
+        assert shown == expected
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-no-retry-left.png")
+
+        # Resume, clicked: confirmed, recorded, and the task's next try resumes.
+        browser.evaluate(f"{doc}('ppf-resume-button').click()")
+        browser.wait_for(f"!{doc}('ppf-confirm').hidden")
+        browser.evaluate(f"{doc}('ppf-confirm-ok').click()")
+        message = browser.wait_for(f"{doc}('ppf-message').textContent", timeout=60)
+        assert message == "Task cleared: its next try resumes and runs publish_check, write_report.", message
+        assert "resumed by admin" in browser.evaluate(f"{doc}('ppf-edited').textContent")
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-resumed.png")
+        # The page refreshes itself until the try ends.
+        browser.wait_for(
+            f"{inner}.querySelector('#ppf-status .badge').dataset.state === 'success'", timeout=RUN_TIMEOUT
+        )
+        headline = browser.evaluate(f"{doc}('ppf-resume-headline').textContent")
+        assert "resumed by admin from the Checkpoint tab: skipping 5 of 7 components" in headline, headline
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-after-resume.png")
+
+        # 60 components with long dependencies: still no edge under a box.
+        inner = _frame_document(browser, tab(WIDE_DAG, runs[WIDE_DAG], "wide"))
+        graph = _graph_report(browser, inner)
+        assert graph["nodes"] == 60
+        assert graph["edges"] > 60
+        assert graph["hits"] == [], graph
+        browser.screenshot(ARTIFACTS / "checkpoint-tab-60-components.png")
+    finally:
+        browser.close()
+    _check_resumed_try(api, example_runs[EXHAUSTED_UI], by="admin")
 
 
 # -- after the run: a user clears the task, or edits its checkpoint and then clears it -----------------

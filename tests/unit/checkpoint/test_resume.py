@@ -455,3 +455,109 @@ def test_a_saved_copy_missing_on_another_worker_says_where_it_was_saved() -> Non
     assert missing_on_this_worker(state, "totals", "totals", record, None) is None
     remote = {**record, "path": "s3a://bucket/p/r/totals/totals/a1-0c0ffee0"}
     assert missing_on_this_worker(state, "totals", "totals", remote, "worker-2") is None
+
+
+# -- "Resume" from the checkpoint view after the last retry failed ---------------------------------------
+
+
+def _exhausted(retries: int = 1) -> tuple[CheckpointState, PipelineConfig]:
+    """``a -> b -> c``: every try finished ``a`` (skipping it after the first) and failed in ``b``."""
+    from airflow_ppf.checkpoint.fingerprint import compute_pipeline_fingerprint
+    from tests.helpers.pipelines import component, pipeline
+
+    config = pipeline(component("a"), component("b", depends_on=["a"]), component("c", depends_on=["b"]))
+    fingerprint = compute_pipeline_fingerprint(config)
+    state = CheckpointState(run_id="dag/run/task", pipeline_name=config.name, pipeline_fingerprint=fingerprint)
+    for attempt in range(1, retries + 2):
+        meta = {"try_number": attempt, "max_tries": retries}
+        state.begin_attempt(
+            attempt,
+            f"w{attempt}",
+            pipeline_fingerprint=fingerprint,
+            component_fingerprints={},
+            field_digests={},
+            meta=meta,
+            graph={"a": [], "b": ["a"], "c": ["b"]},
+        )
+        if attempt == 1:
+            state.record_completed("a", 1500)
+        else:
+            state.record_skipped("a")
+        state.record_failed("b", RuntimeError("db down"), 10)
+        state.finish_attempt("failed")
+    return state, config
+
+
+def test_a_resume_from_the_checkpoint_view_resumes_across_exactly_its_clear() -> None:
+    from airflow_ppf.checkpoint.edits import resume_checkpoint
+    from airflow_ppf.checkpoint.planner import resume_request
+
+    state, config = _exhausted(retries=1)  # tries 1 and 2 failed: max_tries 1, no retry is left
+    policy = ResumePolicy()
+    # A plain clear raises max_tries (try_number 2 + retries 1 = 3) and starts over.
+    assert "cleared" in (fresh_start_reason(state, policy, attempt=3, max_tries=3) or "")
+
+    assert resume_checkpoint(state, "alice", max_tries=3) == ["b", "c"]
+    event = state.attempts[-1].events[-1]
+    assert {k: v for k, v in event.items() if k != "at"} == {"event": "resume", "by": "alice", "max_tries": 3}
+    assert resume_request(state) == event  # what the checkpoint view predicts, before the try starts
+
+    # The try after that clear resumes, and its plan says who resumed it.
+    assert fresh_start_reason(state, policy, attempt=3, max_tries=3) is None
+    plan = plan_resume(state, config, max_tries=3)
+    assert plan.skip == {"a"}
+    assert plan.resumed_by == "alice"
+    assert "resuming after attempt 2 (failed), resumed by alice from the Checkpoint tab: skipping 1 of 3" in (
+        plan.headline()
+    )
+    assert plan.summary()["resumed_by"] == "alice"
+    # Any other clear (say the try after the resume never recorded an attempt, and someone cleared again)
+    # starts over like a plain clear.
+    assert "cleared" in (fresh_start_reason(state, policy, attempt=4, max_tries=5) or "")
+    assert plan_resume(state, config, max_tries=5).resumed_by is None
+    # A retry of the resumed try (no clear: max_tries as recorded by the new attempt) is an ordinary retry.
+    state.begin_attempt(
+        3,
+        "w3",
+        pipeline_fingerprint=state.pipeline_fingerprint,
+        component_fingerprints={},
+        field_digests={},
+        meta={"try_number": 3, "max_tries": 3},
+    )
+    assert resume_request(state, 3) is None
+    assert plan_resume(state, config, max_tries=3).resumed_by is None
+
+
+def test_resume_needs_something_to_run_and_rerun_from_the_failed_component_resumes() -> None:
+    from airflow_ppf.checkpoint.edits import NothingToRerunError, NothingToResumeError, rerun_from, resume_checkpoint
+
+    state, _ = _exhausted()
+    # Rerunning from the component that failed changes nothing in the checkpoint: alone, nothing to do ...
+    with pytest.raises(NothingToRerunError, match="nothing to rerun: neither 'b' nor anything downstream"):
+        rerun_from(state, "b", "alice")
+    # ... but with a resume it is exactly that resume.
+    assert rerun_from(state, "b", "alice", resuming=True) == []
+    assert rerun_from(state, "a", "alice", resuming=True) == ["a"]
+    assert resume_checkpoint(state, "alice", max_tries=3) == ["a", "b", "c"]
+
+    done = CheckpointState(run_id="r", pipeline_name="p", pipeline_fingerprint="f")
+    done.begin_attempt(1, "w", pipeline_fingerprint="f", component_fingerprints={}, field_digests={}, graph={"a": []})
+    done.record_completed("a", 10)
+    done.finish_attempt("completed")
+    events = len(done.attempts[-1].events)
+    with pytest.raises(NothingToResumeError, match="nothing to resume: all 1 components of attempt 1 are done"):
+        resume_checkpoint(done, "alice", max_tries=2)
+    assert len(done.attempts[-1].events) == events  # nothing recorded
+
+
+def test_a_failed_attempt_records_what_its_unfinished_components_read(
+    store: CheckpointStore, failed_once: CheckpointState
+) -> None:
+    """The checkpoint view predicts the next try from the checkpoint alone: it must know what the failed
+    component (and any that did not run) reads, or it assumes "every view upstream" and promises reruns the
+    try will not do. Plain components read no views."""
+    assert failed_once.views["publish"] == {"inputs": [], "outputs": []}
+    assert failed_once.views["read"] == {"inputs": [], "outputs": []}  # as its completion recorded it
+    reloaded = store.load(RUN_ID)  # and through the store's journal / document
+    assert reloaded is not None
+    assert reloaded.views["publish"] == {"inputs": [], "outputs": []}
