@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointError
 from airflow_ppf.checkpoint.naming import safe_file_name
-from airflow_ppf.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.checkpoint.state import CheckpointState, Fence, check_fence
 from airflow_ppf.spark.fs import fsync_dir
 
 __all__ = [
@@ -96,19 +96,34 @@ def info_of(state: CheckpointState, location: str = "") -> CheckpointInfo:
     )
 
 
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dump(state: CheckpointState, journal_seq: int) -> bytes:
-    doc = state.to_dict()
+    doc = state.document(detached=False)  # serialised at once: no copies needed
     doc["journal_seq"] = journal_seq
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _encode_json(doc).encode("utf-8")
 
 
 def _journal_line(seq: int, op: dict[str, Any]) -> bytes:
-    body = json.dumps({"seq": seq, "op": op}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = _encode_json({"seq": seq, "op": op}).encode("utf-8")
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
-def _make_dirs(folder: Path) -> None:
+def compaction_limit(state: CheckpointState, compact_every: int) -> int:
+    """How many changes a journal may hold before it is folded into a new snapshot of ``state``.
+
+    At least ``compact_every``; for large checkpoints as many as they have components, so that rewriting
+    the snapshot costs about what the changes since the last one did: each change pays a constant share
+    however large the checkpoint grows (a run's bookkeeping stays linear in its number of components),
+    and a load replays at most about as many changes as the snapshot holds components.
+    """
+    return max(compact_every, len(state.components))
+
+
+def _make_dirs(folder: Path | str) -> None:
     """Create ``folder`` and its missing parents as ``0o750`` whatever the process umask."""
+    folder = Path(folder)
     missing: list[Path] = []
     while not folder.exists():
         missing.append(folder)
@@ -121,7 +136,7 @@ def _make_dirs(folder: Path) -> None:
         os.chmod(path, 0o750)  # mkdir's mode is filtered by the umask
 
 
-def _open_file(path: Path, flags: int) -> int:
+def _open_file(path: Path | str, flags: int) -> int:
     """Open ``path``, creating it as ``0o640`` (group-readable) whatever the process umask."""
     while True:
         try:
@@ -142,12 +157,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _stat_key(path: Path) -> tuple[int, int, int] | None:
+def _stat_key(path: Path | str) -> tuple[int, int, int] | None:
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class _RunFiles:
+    """The files of one run (plain strings: the hot path makes system calls, no ``Path`` objects)."""
+
+    folder: str
+    snapshot: str
+    journal: str
+    lock: str
 
 
 @dataclass
@@ -161,6 +186,16 @@ class _Tracked:
     since_snapshot: int
     snapshot: tuple[int, int, int] | None
     journal: tuple[int, int, int] | None
+    #: Changes the journal may hold before the next snapshot (:func:`compaction_limit`).
+    limit: int
+    #: The journal, open for appending (``None`` until the first append): valid while the journal's path
+    #: still names the file it was opened on, which ``journal`` (its stat) proves before every append.
+    fd: int | None = None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class LocalCheckpointStore:
@@ -168,14 +203,26 @@ class LocalCheckpointStore:
 
     Args:
         base_dir: the folder; created on first save.
-        compact_every: fold the journal into a new snapshot after this many appended changes.
+        compact_every: fold the journal into a new snapshot after this many appended changes (or, for a
+            checkpoint of more components than that, as many changes as it has components: see
+            :func:`compaction_limit`).
     """
 
     def __init__(self, base_dir: str | Path, *, compact_every: int = 256) -> None:
         self.base_dir = Path(base_dir)
         self.compact_every = max(1, compact_every)
         self._tracked: dict[tuple[str, str], _Tracked] = {}
+        self._files: dict[tuple[str, str], _RunFiles] = {}
         self._thread_lock = threading.Lock()
+
+    def __del__(self) -> None:
+        for tracked in getattr(self, "_tracked", {}).values():
+            tracked.close()
+
+    def _untrack(self, key: tuple[str, str]) -> None:
+        tracked = self._tracked.pop(key, None)
+        if tracked is not None:
+            tracked.close()
 
     def __repr__(self) -> str:
         return f"LocalCheckpointStore({str(self.base_dir)!r})"
@@ -191,9 +238,20 @@ class LocalCheckpointStore:
 
     def paths(self, run_id: str, pipeline_name: str) -> tuple[Path, Path, Path]:
         """Return the snapshot, journal and lock file of a run."""
-        folder = self._pipeline_dir(pipeline_name)
-        stem = safe_file_name(run_id)
-        return folder / f"{stem}.json", folder / f"{stem}.journal", folder / f"{stem}.lock"
+        files = self._files_of(run_id, pipeline_name)
+        return Path(files.snapshot), Path(files.journal), Path(files.lock)
+
+    def _files_of(self, run_id: str, pipeline_name: str) -> _RunFiles:
+        key = (pipeline_name, run_id)
+        files = self._files.get(key)
+        if files is None:
+            folder = self._pipeline_dir(pipeline_name)
+            stem = safe_file_name(run_id)
+            files = _RunFiles(
+                str(folder), str(folder / f"{stem}.json"), str(folder / f"{stem}.journal"), str(folder / f"{stem}.lock")
+            )
+            self._files[key] = files
+        return files
 
     def snapshot_path(self, run_id: str, pipeline_name: str | None = None) -> Path | None:
         """Return the snapshot file of a run, or ``None`` when there is none."""
@@ -204,10 +262,13 @@ class LocalCheckpointStore:
         return snapshot if snapshot.exists() else None
 
     @contextlib.contextmanager
-    def _locked(self, lock_path: Path) -> Iterator[None]:
-        _make_dirs(lock_path.parent)
+    def _locked(self, lock_path: Path | str) -> Iterator[None]:
         with self._thread_lock:
-            fd = _open_file(lock_path, os.O_RDWR)
+            try:
+                fd = _open_file(lock_path, os.O_RDWR)
+            except FileNotFoundError:  # the first save of this pipeline: make its folder
+                _make_dirs(os.path.dirname(lock_path))
+                fd = _open_file(lock_path, os.O_RDWR)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -224,9 +285,10 @@ class LocalCheckpointStore:
             CheckpointCorruptError: the stored checkpoint is damaged (it is never silently replaced).
             OSError: the disk refused the write.
         """
-        snapshot, journal, lock = self.paths(state.run_id, state.pipeline_name)
+        files = self._files_of(state.run_id, state.pipeline_name)
+        snapshot, journal = files.snapshot, files.journal
         key = (state.pipeline_name, state.run_id)
-        with self._locked(lock):
+        with self._locked(files.lock):
             tracked = self._tracked.get(key)
             # Nobody else wrote since our last write of this very state object: the files hold exactly
             # what we wrote, so no re-read (and no fencing check) is needed.
@@ -236,65 +298,70 @@ class LocalCheckpointStore:
                 and _stat_key(snapshot) == tracked.snapshot
                 and _stat_key(journal) == tracked.journal
             )
-            room = tracked is not None and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every
+            room = tracked is not None and tracked.since_snapshot + len(state.pending_ops) <= tracked.limit
             if current and state.pending_ops and room:
                 assert tracked is not None
                 try:
                     self._append(journal, tracked, state)
                 except BaseException:
                     # What reached the disk is unknown: the next save re-reads the files.
-                    del self._tracked[key]
+                    self._untrack(key)
                     raise
             else:
-                self._tracked.pop(key, None)
+                self._untrack(key)
                 if current:
                     assert tracked is not None
                     stored_seq = tracked.seq  # compaction: fold our own journal into a new snapshot
                 else:
                     stored_seq = 0
-                    if snapshot.exists():
-                        stored, stored_seq = self._read(snapshot, journal)
+                    if os.path.exists(snapshot):
+                        stored, stored_seq = self._read(Path(snapshot), Path(journal))
                         check_fence(stored, state)
-                self._write_snapshot(snapshot, journal, state, stored_seq + 1)
+                self._write_snapshot(files, state, stored_seq + 1)
                 self._tracked[key] = _Tracked(
-                    weakref.ref(state), stored_seq + 1, 0, _stat_key(snapshot), _stat_key(journal)
+                    weakref.ref(state),
+                    stored_seq + 1,
+                    0,
+                    _stat_key(snapshot),
+                    _stat_key(journal),
+                    compaction_limit(state, self.compact_every),
                 )
             state.pending_ops.clear()
 
-    def _append(self, journal: Path, tracked: _Tracked, state: CheckpointState) -> None:
+    def _append(self, journal: str, tracked: _Tracked, state: CheckpointState) -> None:
         lines = [_journal_line(tracked.seq + i, op) for i, op in enumerate(state.pending_ops, start=1)]
-        fd = _open_file(journal, os.O_WRONLY | os.O_APPEND)
         created = tracked.journal is None
-        try:
-            _write_all(fd, b"".join(lines))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if tracked.fd is None:
+            tracked.fd = _open_file(journal, os.O_WRONLY | os.O_APPEND)
+        _write_all(tracked.fd, b"".join(lines))
+        os.fsync(tracked.fd)
         if created:
-            fsync_dir(journal.parent)
+            fsync_dir(os.path.dirname(journal))
         tracked.seq += len(lines)
         tracked.since_snapshot += len(lines)
         tracked.journal = _stat_key(journal)
 
-    def _write_snapshot(self, snapshot: Path, journal: Path, state: CheckpointState, seq: int) -> None:
-        folder = snapshot.parent
+    def _write_snapshot(self, files: _RunFiles, state: CheckpointState, seq: int) -> None:
+        folder = files.folder
         _make_dirs(folder)
         data = _dump(state, seq)
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{snapshot.stem}.", suffix=".tmp")
-        tmp = Path(tmp_name)
+        stem = os.path.basename(files.snapshot)[: -len(".json")]
+        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, 0o640)
-            os.replace(tmp, snapshot)
+            os.chmod(tmp_name, 0o640)
+            os.replace(tmp_name, files.snapshot)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
             raise
         # The journal's changes are now in the snapshot (journal_seq tells a reader to skip them even if
         # we die before the unlink below).
-        journal.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(files.journal)
         fsync_dir(folder)
 
     # -- load -------------------------------------------------------------------------------------------
@@ -441,7 +508,7 @@ class LocalCheckpointStore:
             journal.unlink(missing_ok=True)
             snapshot.unlink(missing_ok=True)
             fsync_dir(snapshot.parent)
-            self._tracked.pop((name, run_id), None)
+            self._untrack((name, run_id))
         lock.unlink(missing_ok=True)
         return existed
 
@@ -465,7 +532,7 @@ class LocalCheckpointStore:
                     moved.append(target)
             if moved:
                 fsync_dir(snapshot.parent)
-            self._tracked.pop((pipeline_name, run_id), None)
+            self._untrack((pipeline_name, run_id))
         return moved
 
     def list_runs(self, pipeline_name: str | None = None) -> list[CheckpointInfo]:
@@ -487,22 +554,57 @@ class LocalCheckpointStore:
         return sorted(out, key=lambda i: i.updated_at, reverse=True)
 
 
-class InMemoryCheckpointStore:
-    """Checkpoints in a dict, serialised as JSON like a real store (for tests and experiments)."""
+@dataclass
+class _MemoryEntry:
+    """One run in :class:`InMemoryCheckpointStore`: a JSON snapshot and the JSON changes since."""
 
-    def __init__(self) -> None:
-        self._data: dict[tuple[str, str], str] = {}
+    snapshot: str
+    changes: list[str]
+    fence: Fence
+    #: The state object that wrote last (weakly: see :class:`_Tracked`), and the journal's limit.
+    writer: weakref.ref[CheckpointState]
+    limit: int
+
+    def state(self) -> CheckpointState:
+        state = CheckpointState.from_dict(json.loads(self.snapshot))
+        for change in self.changes:
+            state.apply(json.loads(change))
+        state.pending_ops.clear()
+        return state
+
+
+class InMemoryCheckpointStore:
+    """Checkpoints in a dict, serialised as JSON like a real store (for tests and experiments).
+
+    Kept like :class:`LocalCheckpointStore` keeps its files: a snapshot plus the changes since, so that a
+    save costs the change, not the whole checkpoint.
+    """
+
+    def __init__(self, *, compact_every: int = 256) -> None:
+        self._data: dict[tuple[str, str], _MemoryEntry] = {}
         self._lock = threading.Lock()
+        self.compact_every = max(1, compact_every)
         self.saves = 0
 
     def save(self, state: CheckpointState) -> None:
         key = (state.pipeline_name, state.run_id)
         with self._lock:
-            stored = self._data.get(key)
-            if stored is not None:
-                check_fence(CheckpointState.from_dict(json.loads(stored)), state)
-            self._data[key] = json.dumps(state.to_dict())
-            state.pending_ops.clear()
+            entry = self._data.get(key)
+            ops = state.pending_ops
+            if entry is not None and entry.writer() is state and ops and len(entry.changes) + len(ops) <= entry.limit:
+                entry.changes.extend(_encode_json(op) for op in ops)
+                entry.fence = Fence.of(state)
+            else:
+                if entry is not None and entry.writer() is not state:
+                    check_fence(entry.fence, state)
+                self._data[key] = _MemoryEntry(
+                    _encode_json(state.document(detached=False)),
+                    [],
+                    Fence.of(state),
+                    weakref.ref(state),
+                    compaction_limit(state, self.compact_every),
+                )
+            ops.clear()
             self.saves += 1
 
     def _key(self, run_id: str, pipeline_name: str | None) -> tuple[str, str] | None:
@@ -517,7 +619,7 @@ class InMemoryCheckpointStore:
     def load(self, run_id: str, pipeline_name: str | None = None) -> CheckpointState | None:
         with self._lock:
             key = self._key(run_id, pipeline_name)
-            return None if key is None else CheckpointState.from_dict(json.loads(self._data[key]))
+            return None if key is None else self._data[key].state()
 
     def exists(self, run_id: str, pipeline_name: str | None = None) -> bool:
         with self._lock:
@@ -533,5 +635,5 @@ class InMemoryCheckpointStore:
 
     def list_runs(self, pipeline_name: str | None = None) -> list[CheckpointInfo]:
         with self._lock:
-            states = [CheckpointState.from_dict(json.loads(v)) for v in self._data.values()]
+            states = [entry.state() for entry in self._data.values()]
         return [info_of(s) for s in states if pipeline_name in (None, s.pipeline_name)]
