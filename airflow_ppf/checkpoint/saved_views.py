@@ -9,10 +9,12 @@ A saved view is complete only when its commit marker exists: the marker is writt
 commit, so a write that dies halfway leaves a folder without it, which is never restored and is cleaned
 up. Each save gets a fresh folder, so nothing is ever overwritten in place.
 
-The marker lists the saved view's files and their sizes, its schema and its row count. Before a saved view
-is restored, :meth:`SavedViews.verify` checks all of them (the row count by reading every file's footer, a
-cheap Spark job), so a deleted, truncated or overwritten file makes its producer run again instead of
-failing the component that reads the view.
+The marker lists the saved view's files with their sizes and (on local paths) a CRC-32 of each file's
+bytes, its schema and its row count. Before a saved view is restored, :meth:`SavedViews.verify` checks all
+of them, so a deleted, truncated, replaced or altered file makes its producer run again instead of failing
+the component that reads the view. With checksums this reads the files at disk speed and starts no Spark
+job; without them (remote file systems, markers written before checksums were recorded) the row count is
+checked by reading every file's footer, a cheap Spark job.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlparse
 
 from airflow_ppf.checkpoint.naming import safe_file_name
@@ -140,6 +142,9 @@ class SavedViews:
             "bytes": sum(files.values()),
         }
         marker = {**record, "schema": schema_json, "files": files, "committed_at": utcnow()}
+        checksums = self._checksums(target, files)
+        if checksums is not None:
+            marker["checksums"] = checksums
         self.fs.write_text(join_uri(target, COMMIT_MARKER), json.dumps(marker))
         saved.createOrReplaceTempView(view)
         log.info(
@@ -180,9 +185,11 @@ class SavedViews:
     def verify(self, record: dict[str, Any]) -> str | None:
         """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
 
-        Checks that the saved view and its commit marker exist, that its files are those the marker lists
-        (same names and sizes), that its schema is the recorded one, and that reading every file's footer
-        gives the recorded row count. Any error doing so is a reason to rerun the producer, never a crash.
+        Checks that the saved view and its commit marker exist, that its schema and row count are the
+        recorded ones, that its files are those the marker lists (same names and sizes) and hold the bytes
+        that were saved: their checksums, where the marker has them (local paths), else by reading every
+        file's footer for the row count (a Spark job). Any error doing so is a reason to rerun the
+        producer, never a crash.
         """
         path, view = record.get("path"), record.get("view")
         if not path or not view:
@@ -198,19 +205,47 @@ class SavedViews:
                 return f"saved view '{view}' has a damaged commit marker at {path}"
             if marker.get("schema_hash") != record.get("schema_hash"):
                 return f"saved view '{view}' does not have the recorded schema ({path})"
-            changed = _files_changed(marker.get("files"), self._list_files(path))
+            files = self._list_files(path)
+            changed = _files_changed(marker.get("files"), files)
             if changed:
                 return f"saved view '{view}' is damaged: {changed} ({path})"
             frame = self._read(path, marker.get("schema"))
             if _schema_hash(frame.schema.json()) != record.get("schema_hash"):
                 return f"saved view '{view}' does not have the recorded schema ({path})"
-            rows = frame.count()  # reads every file's footer: catches damaged files
+            checksums = marker.get("checksums")
+            if _checkable(checksums, marker.get("files")):
+                # Same bytes as saved: same footers, same rows. No Spark job.
+                altered = self._checksums_changed(path, checksums)
+                if altered:
+                    return f"saved view '{view}' is damaged: {altered} ({path})"
+                rows = marker.get("rows")
+            else:
+                rows = frame.count()  # reads every file's footer: catches damaged files
         except Exception as exc:  # a damaged saved view must lead to a rerun, never to a crash
             return f"saved view '{view}' cannot be read ({describe_error(exc, 200)})"
         if record.get("rows") is not None and rows != int(record["rows"]):
             return f"saved view '{view}' has {rows} rows, {record['rows']} were saved ({path})"
         self._verified[_normalise(path)] = frame
         return None
+
+    def _checksums(self, path: str, files: Mapping[str, int]) -> dict[str, str] | None:
+        """``{file name: checksum}`` of a saved view's files, or ``None`` when the file system has none."""
+        out: dict[str, str] = {}
+        for name in files:
+            checksum = self.fs.checksum(join_uri(path, name))
+            if checksum is None:
+                return None
+            out[name] = checksum
+        return out
+
+    def _checksums_changed(self, path: str, expected: Mapping[str, str]) -> str | None:
+        """Say which files of a saved view no longer have their recorded checksum (``None``: all do)."""
+        altered = sorted(
+            name for name, checksum in expected.items() if self.fs.checksum(join_uri(path, name)) != checksum
+        )
+        if not altered:
+            return None
+        return f"{len(altered)} file(s) changed content ({altered[0]}...)"
 
     def restore(self, record: dict[str, Any]) -> None:
         """Register the saved view under its view name."""
@@ -296,7 +331,7 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
     if not _READ_FAILURE.search(text):
         return None
     for name, record in state.components.items():
-        if name not in state.completed_components:
+        if not state.has_completed(name):
             continue
         for output in record.outputs:
             path = output.get("path")
@@ -340,6 +375,11 @@ def _files_changed(expected: Any, found: dict[str, int]) -> str | None:
     if extra:
         return f"{len(extra)} unexpected file(s) ({extra[0]}...)"
     return None
+
+
+def _checkable(checksums: Any, files: Any) -> TypeGuard[dict[str, str]]:
+    """Whether a marker's checksums cover exactly its listed files (markers of older versions have none)."""
+    return isinstance(checksums, dict) and isinstance(files, dict) and bool(files) and set(checksums) == set(files)
 
 
 def _counting(frame: DataFrame) -> tuple[DataFrame, Callable[[], int | None]]:

@@ -313,7 +313,11 @@ def _gone(copy: Path) -> None:
         pytest.param(_truncate, "saved view 'v' is damaged: 1 file(s) changed size (part-00000", id="truncated"),
         pytest.param(_drop_a_file, "saved view 'v' is damaged: 1 file(s) missing (part-00001", id="file-deleted"),
         pytest.param(_add_a_file, "saved view 'v' is damaged: 1 unexpected file(s)", id="file-added"),
-        pytest.param(_same_size_garbage_in_last_file, "saved view 'v' cannot be read (", id="garbage-same-size"),
+        pytest.param(
+            _same_size_garbage_in_last_file,
+            "saved view 'v' is damaged: 1 file(s) changed content (part-00002",
+            id="garbage-same-size",
+        ),
     ],
 )
 def test_verify_finds_damaged_copies(
@@ -332,6 +336,99 @@ def test_verify_finds_damaged_copies(
 
     if expected is None:
         assert problem is None
+        views.restore(record)
+        assert spark.table("v").count() == 3000
+    else:
+        assert problem is not None
+        assert problem.startswith(expected), problem
+
+
+def _spark_jobs(spark: SparkSession) -> int:
+    """How many Spark jobs the SparkContext has started so far."""
+    return max(spark.sparkContext.statusTracker().getJobIdsForGroup(None) or [-1]) + 1
+
+
+def _flip_a_byte_inside_the_data(copy: Path) -> None:
+    # Same size, footer intact: the row count read from the footers would not change.
+    part = part_files(copy)[1]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    part.write_bytes(bytes(data))
+
+
+def _replace_by_another_copy(copy: Path) -> None:
+    # Another valid parquet file of the same data, written again: different bytes, same row count.
+    part = part_files(copy)[0]
+    other = part_files(copy)[2]
+    size = part.stat().st_size
+    part.write_bytes(other.read_bytes()[:size].ljust(size, b"\0"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(None, None, id="intact"),
+        pytest.param(_flip_a_byte_inside_the_data, "1 file(s) changed content (part-00001", id="byte-flipped"),
+        pytest.param(_replace_by_another_copy, "1 file(s) changed content (part-00000", id="replaced"),
+        pytest.param(_truncate, "1 file(s) changed size (part-00000", id="truncated"),
+        pytest.param(_drop_a_file, "1 file(s) missing (part-00001", id="missing"),
+    ],
+)
+def test_verify_compares_checksums_without_a_spark_job(
+    spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
+) -> None:
+    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
+    record = views.save("c", "v", 1)
+    copy = Path(record["path"])
+    marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+    assert sorted(marker["checksums"]) == sorted(marker["files"])
+    if damage is not None:
+        damage(copy)
+    jobs = _spark_jobs(spark)
+
+    problem = views.verify(record)
+
+    assert _spark_jobs(spark) == jobs
+    if expected is None:
+        assert problem is None
+        views.restore(record)
+        assert _spark_jobs(spark) == jobs  # restoring registers the view: it reads nothing yet
+        assert spark.table("v").count() == 3000
+    else:
+        assert problem is not None
+        assert problem.startswith(f"saved view 'v' is damaged: {expected}"), problem
+        assert problem.endswith(f"({record['path']})"), problem
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(None, None, id="intact"),
+        pytest.param(_truncate, "saved view 'v' is damaged: 1 file(s) changed size (part-00000", id="truncated"),
+        pytest.param(_same_size_garbage_in_last_file, "saved view 'v' cannot be read (", id="garbage-same-size"),
+    ],
+)
+def test_copies_saved_without_checksums_are_verified_by_reading_their_footers(
+    spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
+) -> None:
+    """Markers written before checksums were recorded (and on remote file systems, which give none)."""
+    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
+    record = views.save("c", "v", 1)
+    copy = Path(record["path"])
+    marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+    del marker["checksums"]
+    (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    if damage is not None:
+        damage(copy)
+    jobs = _spark_jobs(spark)
+
+    problem = views.verify(record)
+
+    if expected is None:
+        assert problem is None
+        assert _spark_jobs(spark) > jobs  # the footers were read by a Spark job
         views.restore(record)
         assert spark.table("v").count() == 3000
     else:
