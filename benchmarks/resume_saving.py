@@ -10,9 +10,11 @@ first attempt after doing its work. Every run is a new ``python`` process, as an
     components, checks and restores the three saved views ``publish`` reads, and runs ``publish``.
 
 For each: wall time of the process (interpreter start included), SparkSession start, the restore cost
-(verifying each saved copy: files, commit marker, schema, row count from every footer; then registering
-it) and the restored bytes, and the time of the components that ran. The goal: (b) takes no longer than
-``publish``'s own time + session start + restore cost (interpreter start and imports, ~1 s, are the rest).
+(verifying each saved copy: files, commit marker, schema, the checksum of every file; then registering
+it) and the restored bytes, and the time of the components that ran. The goals: (b) takes no longer than
+``publish``'s own time + session start + restore cost (interpreter start and imports, ~1 s, are the rest);
+the restore takes no longer than 1 s plus the time to read the saved files once (measured after attempt 1
+by reading them in the parent process).
 
 The failed first attempt (which saves the views) is shown for reference; what saving costs on a successful
 run is ``benchmarks/materialize_overhead.py``. The machine's load average is printed: other work on the
@@ -260,6 +262,17 @@ def attempt(
     return report
 
 
+def read_saved_views(data: Path) -> tuple[float, int]:
+    """Read every file of the saved views once (what verifying their checksums has to read); return the time
+    and the bytes: the "read time at disk bandwidth" of the restore goal, on this machine's disk and cache."""
+    started, total = time.monotonic(), 0
+    for path in sorted(p for p in data.rglob("*") if p.is_file()):
+        with open(path, "rb", buffering=0) as fh:
+            while chunk := fh.read(4 * 1024 * 1024):
+                total += len(chunk)
+    return time.monotonic() - started, total
+
+
 def ran_seconds(report: dict[str, Any]) -> float:
     return sum(float(sec) for status, sec in report["components"].values() if status in ("success", "failed"))
 
@@ -288,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scratch = attempt(config, "scratch", checkpoints, resume=False, checkpoint=False, fail=False)
             print(f"round {round_ + 1}/{args.rounds}: attempt 1 (fails in publish)…", flush=True)
             first = attempt(config, RUN_ID, checkpoints, resume=False, checkpoint=True, fail=True)
+            first["read_seconds"], first["read_bytes"] = read_saved_views(checkpoints / "_data")
             print(f"round {round_ + 1}/{args.rounds}: resume in a new process…", flush=True)
             resumed = attempt(config, RUN_ID, checkpoints, resume=True, checkpoint=True, fail=False)
             assert scratch["status"] == "success", scratch
@@ -352,9 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({med_of('scratch', publish):.1f} s of its components' time)."
         f"\npublish's own time: {last:.1f} s when resumed, {med_of('first', publish):.1f} s in attempt 1."
         f"\nrestored {len(views)} views ({', '.join(views)}): {restored_bytes / 1e6:.1f} MB in {restore:.2f} s "
-        f"(verify + register) = {restore / max(restored_bytes / 1e9, 1e-9):.1f} s per GB. The restore runs the "
-        f"process's first Spark jobs (JVM warm-up, otherwise paid by publish); verifying reads each file's "
-        f"footer, not its data, so its cost follows the number of files, not the bytes."
+        f"(verify + register). Verifying reads the files and compares their checksums: no Spark job."
+        f"\nreading every saved file once takes {med('first', 'read_seconds'):.2f} s "
+        f"({med('first', 'read_bytes') / 1e6:.1f} MB, "
+        f"{med('first', 'read_bytes') / 1e6 / max(med('first', 'read_seconds'), 1e-9):.0f} MB/s on this machine): "
+        f"goal restore <= 1 s + that = {1 + med('first', 'read_seconds'):.2f} s: "
+        f"{'met' if restore <= 1 + med('first', 'read_seconds') else 'missed'}"
         f"\nrecomputed instead of restored (cheap views, materialize = auto): {', '.join(rebuilt_names) or 'none'}"
         f" in {rebuilt:.2f} s"
         f"\nsaved by attempt 1: {med('first', 'saved_bytes') / 1e6:.1f} MB"

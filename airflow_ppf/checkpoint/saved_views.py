@@ -33,8 +33,16 @@ from urllib.parse import urlparse
 from airflow_ppf.checkpoint.naming import safe_file_name
 from airflow_ppf.checkpoint.state import CheckpointState, utcnow
 from airflow_ppf.runner.report import describe_error
-from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri, local_path_shared_with
-from airflow_ppf.spark.jvm import executed_plan, has_driver_jvm, temp_view_plan
+from airflow_ppf.spark.fs import (
+    DataFileSystem,
+    filesystem_for,
+    is_local_uri,
+    join_uri,
+    local_path,
+    local_path_shared_with,
+)
+from airflow_ppf.spark.jvm import analyzed_plan, executed_plan, has_driver_jvm, temp_view_plan
+from airflow_ppf.spark.parquet import parquet_row_count
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
@@ -118,7 +126,10 @@ class SavedViews:
         )
         started = time.monotonic()
         original = spark.table(view)
-        counted, rows_of = _counting(original)
+        # Rows are counted from the written files' footers where this process can read them (local paths),
+        # else by the write itself (an observed metric): never by a second job.
+        local = is_local_uri(self.location)
+        counted, rows_of = (original, _not_counted) if local else _counting(original)
         try:
             counted.write.mode("error").parquet(target)
         except Exception as exc:
@@ -131,8 +142,8 @@ class SavedViews:
         # nullable), without the job that inference costs.
         saved = _reader(spark).schema(original.schema).parquet(target)
         schema_json = saved.schema.json()
-        rows = rows_of()
         files = self._list_files(target)
+        rows = _footer_rows(target, files) if local else rows_of()
         record: dict[str, Any] = {
             "view": view,
             "path": target,
@@ -168,6 +179,12 @@ class SavedViews:
         counts as expensive.
         """
         frame = self._spark().table(view)
+        logical = analyzed_plan(frame)
+        if logical is not None and _EXPENSIVE_LOGICAL.search(logical):
+            # A quick first look (planning a query physically takes a tenth of a second or more): an
+            # aggregation, join, sort... in the query as written. The optimiser may still remove one (then
+            # the view is saved although the physical plan would have found it cheap: over-saving is safe).
+            return False
         plan = executed_plan(frame)
         if plan is None:
             return False
@@ -313,6 +330,12 @@ _EXPENSIVE = re.compile(
     r"Exchange|Aggregate|Join|Window|Sort\b|Expand|Generate|EvalPython|InPandas|InArrow|MapPartitions"
     r"|BatchScan|Scan (?!parquet)|ExistingRDD|InMemoryTableScan|Cartesian"
 )
+#: Logical operators (a line of the analyzed plan's tree starting with one) that make a view expensive.
+_EXPENSIVE_LOGICAL = re.compile(
+    r"^[\s:|+-]*(?:Aggregate|Join|Window|Sort|Generate|Expand|Distinct|Deduplicate|Intersect|Except"
+    r"|Repartition|RepartitionByExpression|RebalancePartitions|FlatMapGroupsInPandas|MapInPandas|MapInArrow)\b",
+    re.MULTILINE,
+)
 #: Error texts of a failed read of a file (corrupt data, a checksum mismatch, a file gone).
 _READ_FAILURE = re.compile(
     r"FAILED_READ_FILE|ChecksumException|ParquetDecodingException|FileNotFoundException|not a Parquet file"
@@ -380,6 +403,23 @@ def _files_changed(expected: Any, found: dict[str, int]) -> str | None:
 def _checkable(checksums: Any, files: Any) -> TypeGuard[dict[str, str]]:
     """Whether a marker's checksums cover exactly its listed files (markers of older versions have none)."""
     return isinstance(checksums, dict) and isinstance(files, dict) and bool(files) and set(checksums) == set(files)
+
+
+def _not_counted() -> int | None:
+    return None
+
+
+def _footer_rows(folder: str, files: Mapping[str, int]) -> int | None:
+    """The rows of a saved view on a local path, from its data files' footers (``None``: one is unreadable)."""
+    total = 0
+    for name in files:
+        if name.startswith(("_", ".")):
+            continue  # Spark's _SUCCESS, Hadoop's .crc sidecars
+        rows = parquet_row_count(local_path(join_uri(folder, name)))
+        if rows is None:
+            return None
+        total += rows
+    return total
 
 
 def _counting(frame: DataFrame) -> tuple[DataFrame, Callable[[], int | None]]:

@@ -32,6 +32,7 @@ __all__ = [
     "fsync_dir",
     "is_local_uri",
     "join_uri",
+    "local_path",
     "local_path_shared_with",
 ]
 
@@ -83,9 +84,13 @@ def join_uri(base: str, *parts: str) -> str:
     return out
 
 
-def _local(uri: str) -> Path:
+def local_path(uri: str) -> Path:
+    """The local path of a local URI (a plain path, or ``file:``)."""
     parsed = urlparse(uri)
     return Path(parsed.path if parsed.scheme == "file" else uri)
+
+
+_local = local_path
 
 
 class LocalFileSystem:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["executed_plan", "hadoop_handles", "has_driver_jvm", "session_state", "temp_view_plan"]
+__all__ = ["analyzed_plan", "executed_plan", "hadoop_handles", "has_driver_jvm", "session_state", "temp_view_plan"]
 
 
 def has_driver_jvm(spark: SparkSession) -> bool:
@@ -62,5 +62,17 @@ def executed_plan(frame: DataFrame) -> str | None:
         return None
     try:
         return str(jdf.queryExecution().executedPlan().toString())
+    except Exception:
+        return None
+
+
+def analyzed_plan(frame: DataFrame) -> str | None:
+    """The text of a DataFrame's analyzed logical plan (no optimisation, no physical planning: cheap), or
+    ``None`` without a JVM (Spark Connect) or on error."""
+    jdf = getattr(frame, "_jdf", None)
+    if jdf is None:
+        return None
+    try:
+        return str(jdf.queryExecution().analyzed().toString())
     except Exception:
         return None

@@ -27,7 +27,7 @@ within :data:`FENCE_INTERVAL`). Journal blocks carry the tag of their own writer
 can never overwrite a newer one's blocks or head with them: a reader follows only the stored head's tag.
 An appending writer re-reads the head when it last knew it current more than :data:`FENCE_INTERVAL` ago
 (and at its next head write at the latest), so a zombie is refused within that time. Airflow fences too:
-each try has its own task instance id and a previous try's calls are refused once a new try started.
+each try has its own task instance id, and a previous try's writes are refused once a new try started.
 
 Format history: 1 – the whole checkpoint in the head, rewritten on every save (still read); 2 – the head
 plus a journal. Renaming these keys breaks in-flight retries of running deployments; bump ``FORMAT``.
