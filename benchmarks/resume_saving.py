@@ -185,9 +185,31 @@ def pipeline(rows: int, out: Path) -> dict[str, Any]:
 # -- child: one attempt in this process --------------------------------------------------------------------
 
 
+def _time_restore_steps() -> dict[str, list[float]]:
+    """Time the steps of a restore (benchmark instrumentation): comparing the files' checksums, creating
+    each view's DataFrame over its files, registering it."""
+    from airflow_ppf.checkpoint.saved_views import SavedViews
+
+    steps: dict[str, list[float]] = {"checksums": [], "dataframe": [], "register": []}
+    for name, attr in (("checksums", "_checksums_changed"), ("dataframe", "_read"), ("register", "restore")):
+        original = getattr(SavedViews, attr)
+
+        def timed(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                steps[_name].append(time.monotonic() - started)
+
+        setattr(SavedViews, attr, timed)
+    return steps
+
+
 def child(config_path: str, run_id: str, checkpoints: str, *, resume: bool, checkpoint: bool) -> int:
     from airflow_ppf.runner import CheckpointHooks, CompositeHooks, LocalCheckpointStore, SimplePipelineRunner
     from airflow_ppf.runner.checkpoint import plan_resume
+
+    steps = _time_restore_steps()
 
     config = PipelineConfig.from_file(config_path)
     hooks: list[object] = []
@@ -214,6 +236,7 @@ def child(config_path: str, run_id: str, checkpoints: str, *, resume: bool, chec
         "session_start": startup,
         "components": {r.component_name: [r.status.value, r.duration_ms / 1000] for r in result.component_results},
         "restore_seconds": 0.0,
+        "restore_steps": steps,
         "restored_bytes": 0,
         "restored_views": [],
         "saved_bytes": 0,
@@ -329,6 +352,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     def bookkeeping(r: dict[str, Any]) -> float:  # in run(), outside Spark start, restore and components
         return float(r["run"]) - float(r["session_start"]) - float(r["restore_seconds"]) - ran_seconds(r)
 
+    def first_of(values: list[float]) -> float:
+        return values[0] if values else 0.0
+
+    def total_of(values: list[float]) -> float:
+        return sum(values)
+
+    def restore_step(step: str, pick: Callable[[list[float]], float]) -> str:
+        return f"{statistics.median(pick(r['restore_steps'][step]) for r in rows['resume']):.2f}"
+
     def interpreter(r: dict[str, Any]) -> float:  # process start, imports, exit
         return float(r["process_wall"]) - float(r["run"]) - float(r["close"])
 
@@ -367,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"\npublish's own time: {last:.1f} s when resumed, {med_of('first', publish):.1f} s in attempt 1."
         f"\nrestored {len(views)} views ({', '.join(views)}): {restored_bytes / 1e6:.1f} MB in {restore:.2f} s "
         f"(verify + register). Verifying reads the files and compares their checksums: no Spark job."
+        f"\nrestore steps: checksums {restore_step('checksums', total_of)} s; a DataFrame over each view's files "
+        f"{restore_step('dataframe', total_of)} s, of which the first {restore_step('dataframe', first_of)} s; "
+        f"registering the views {restore_step('register', total_of)} s, of which the first "
+        f"{restore_step('register', first_of)} s (the first of each in a new JVM loads and compiles Spark's "
+        f"parquet reader and analyser: a cost the first query of the resumed component pays otherwise)"
         f"\nreading every saved file once takes {med('first', 'read_seconds'):.2f} s "
         f"({med('first', 'read_bytes') / 1e6:.1f} MB, "
         f"{med('first', 'read_bytes') / 1e6 / max(med('first', 'read_seconds'), 1e-9):.0f} MB/s on this machine): "

@@ -110,6 +110,11 @@ class _Format1Store(TaskStateCheckpointStore):
         self._head_seen = None
         super().save(state)
 
+    def _delete_replaced(self, old: Any) -> None:
+        # Format 1 had no journal: only the chunks of a replaced head were deleted.
+        if old.encoding == "zlib+base64":
+            self._delete_chunks(old.generation, old.parts)
+
 
 with DAG(DAG_ID, schedule=None, catchup=False, tags=["ppf-benchmark"]) as dag:
     tasks = [

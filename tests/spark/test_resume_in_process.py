@@ -271,6 +271,14 @@ def test_a_view_spark_cannot_save_is_recorded_as_such_and_its_producer_reruns(
 # -- damaged copies ----------------------------------------------------------------------------------------
 
 
+def _saved_view_in_three_files(spark: SparkSession, tmp_path: Path) -> tuple[SavedViews, dict[str, Any], Path]:
+    """Save a view 'v' of 3,000 rows in three files; return the saved views, the record and the copy's folder."""
+    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
+    record = views.save("c", "v", 1)
+    return views, record, Path(record["path"])
+
+
 def _truncate(copy: Path) -> None:
     part = part_files(copy)[0]
     part.write_bytes(part.read_bytes()[:-100])
@@ -323,10 +331,7 @@ def _gone(copy: Path) -> None:
 def test_verify_finds_damaged_copies(
     spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
 ) -> None:
-    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
-    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
-    record = views.save("c", "v", 1)
-    copy = Path(record["path"])
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
     assert len(part_files(copy)) == 3
     assert record["rows"] == 3000
     if damage is not None:
@@ -377,10 +382,7 @@ def _replace_by_another_copy(copy: Path) -> None:
 def test_verify_compares_checksums_without_a_spark_job(
     spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
 ) -> None:
-    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
-    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
-    record = views.save("c", "v", 1)
-    copy = Path(record["path"])
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
     marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
     assert sorted(marker["checksums"]) == sorted(marker["files"])
     if damage is not None:
@@ -413,10 +415,7 @@ def test_copies_saved_without_checksums_are_verified_by_reading_their_footers(
     spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
 ) -> None:
     """Markers written before checksums were recorded (and on remote file systems, which give none)."""
-    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
-    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
-    record = views.save("c", "v", 1)
-    copy = Path(record["path"])
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
     marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
     del marker["checksums"]
     (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
