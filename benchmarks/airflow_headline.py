@@ -287,8 +287,9 @@ def print_table(results: Sequence[Measured], orders: int, rounds: int, settings:
         print("Spark work per step, clean run, (a) / (b): (a) is the component's time (its view is lazy; saving it")
         print("for a retry computes it), (b) reads the previous parquet, computes and writes in a new JVM:")
         print("  " + ", ".join(f"{s} {work_a[s]:.1f} / {work_b[s]:.1f} s" for s in steps))
+        saved = statistics.median(r.saved_views for r in clean_a)
         print(
-            f"(a) saves {statistics.median(r.saved_views for r in clean_a):.0f} views on a clean run: "
+            f"(a) saves {saved:.0f} view{'' if saved == 1 else 's'} on a clean run: "
             f"{_median(clean_a, 'saving_views'):.1f} s of its {_median(clean_a, 'spark_work'):.1f} s Spark work "
             "(the insurance for a retry; (b) writes every step's output as parquet anyway)."
         )

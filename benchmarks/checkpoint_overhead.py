@@ -5,8 +5,10 @@
     drift in machine load hits both alike. Medians, their ratio, and the checkpoint cost per component.
     Two diagnostic rows say where the time goes: the same store with ``os.fsync`` stubbed out (never do
     this for real: it is what makes a checkpoint survive a crash) and the in-memory store.
-(b) Pipelines of 250, 500 and 1,000 components: total checkpoint time (fingerprinting, every hook call
-    including every save, and the final load), to show that it grows linearly.
+(b) Pipelines of 250, 1,000 and 10,000 components, on the local and the in-memory store: the Python time
+    of each completion's bookkeeping (recording it and saving it, with fsync stubbed out; and with it, up
+    to 1,000), the per-run work (fingerprints, planning, the first and last saves) and the final load, to
+    show that they grow linearly.
 
 No component does any work, so (a) is the worst case: with real Spark components (seconds each) the
 same absolute cost per component is a vanishing fraction.
@@ -34,11 +36,6 @@ from airflow_ppf.runner import (
     LocalCheckpointStore,
     NoOpHooks,
     SimplePipelineRunner,
-)
-from airflow_ppf.runner.checkpoint import (
-    compute_component_fingerprints,
-    compute_field_digests,
-    compute_pipeline_fingerprint,
 )
 
 
@@ -158,89 +155,94 @@ def overhead(runs: int, base: Path) -> None:
 
 # -- (b) growth with pipeline size --------------------------------------------------------------------------
 
+#: Hook methods called once per component (the bookkeeping of a completion), and once per run (setup, end).
+PER_COMPONENT = ("before_component", "after_component", "on_component_skipped")
+
 
 class TimedHooks(NoOpHooks):
-    """Forward every event to ``inner`` and add up the time spent in it."""
+    """Forward every event to ``inner`` and add up the time spent in it, per hook method.
 
-    def __init__(self, inner: CheckpointHooks) -> None:
+    ``clock`` is ``time.thread_time`` (CPU time of this thread: what the Python code costs, which other
+    processes on a busy machine do not inflate) or ``time.perf_counter`` (wall time, with I/O waits).
+    """
+
+    def __init__(self, inner: CheckpointHooks, clock: Callable[[], float]) -> None:
         self.inner = inner
         self.critical = True
-        self.seconds = 0.0
+        self.clock = clock
+        self.seconds: dict[str, float] = {}
 
     def __getattribute__(self, name: str) -> Any:
-        if name.startswith(("before_", "after_", "on_")):
+        if name.startswith(("before_", "after_", "on_", "prepare_")):
             method = getattr(object.__getattribute__(self, "inner"), name)
+            seconds = object.__getattribute__(self, "seconds")
+            clock = object.__getattribute__(self, "clock")
 
             def call(*args: Any) -> Any:
-                start = time.perf_counter()
+                start = clock()
                 try:
                     return method(*args)
                 finally:
-                    self.seconds += time.perf_counter() - start
+                    seconds[name] = seconds.get(name, 0.0) + clock() - start
 
             return call
         return object.__getattribute__(self, name)
 
 
-class TimedStore(LocalCheckpointStore):
-    """A LocalCheckpointStore that adds up the time spent in ``save``."""
-
-    save_seconds = 0.0
-    saves = 0
-
-    def save(self, state: CheckpointState) -> None:
-        start = time.perf_counter()
-        super().save(state)
-        self.save_seconds += time.perf_counter() - start
-        self.saves += 1
-
-
-def fingerprint_all(config: PipelineConfig) -> None:
-    """Everything a run fingerprints: the pipeline, each component, and each component's fields."""
-    compute_pipeline_fingerprint(config)
-    compute_component_fingerprints(config)
-    for comp in config.components:
-        compute_field_digests(comp)
-
-
-def one_run(config: PipelineConfig, folder: Path) -> tuple[float, float, int, float]:
-    """Run ``config`` once with checkpointing; return (hooks seconds, save seconds, saves, final load seconds)."""
-    store = TimedStore(folder)
-    hooks = TimedHooks(CheckpointHooks(store, run_id="run"))
+def one_run(
+    config: PipelineConfig, store: Any, clock: Callable[[], float] = time.thread_time
+) -> tuple[float, float, float]:
+    """Run ``config`` once with checkpointing; return seconds of (per-component hooks, per-run hooks, final load)."""
+    hooks = TimedHooks(CheckpointHooks(store, run_id="run"), clock)
     SimplePipelineRunner(config, hooks=hooks).run()
-    load_s = timed(lambda: LocalCheckpointStore(folder).load("run", config.name))
-    return hooks.seconds, store.save_seconds, store.saves, load_s
+    start = clock()
+    store.load("run", config.name)
+    load_s = clock() - start
+    per_component = sum(v for k, v in hooks.seconds.items() if k in PER_COMPONENT)
+    per_run = sum(v for k, v in hooks.seconds.items() if k not in PER_COMPONENT)
+    return per_component, per_run, load_s
 
 
-def growth(sizes: list[int], base: Path, reps: int = 5) -> None:
-    print(f"(b) total checkpoint time of one run, by pipeline size (median of {reps} runs)")
+def growth(sizes: list[int], base: Path, reps: int = 3) -> None:
+    print(f"(b) checkpoint bookkeeping of one run, by pipeline size (median of {reps} runs): CPU time with fsync")
+    print("    stubbed per completion (the recorder's before/after_component: record + save), per run (prepare,")
+    print("    fingerprints, first and last saves) and of the final load; the last column is wall time with fsync")
     print(
-        f"    {'components':>10}{'fingerprints':>14}{'hooks total':>13}{'of which saves':>16}{'saves':>7}"
-        f"{'final load':>12}{'total':>10}{'per comp.':>11}{'total, fsync stubbed':>22}{'per comp.':>11}"
+        f"    {'store':<22}{'components':>10}{'per completion':>16}{'per run':>10}{'/ comp.':>9}{'load':>9}"
+        f"{'with fsync: per completion':>28}"
     )
+    stores: dict[str, Callable[[Path], Any]] = {
+        "LocalCheckpointStore": LocalCheckpointStore,
+        "InMemoryCheckpointStore": lambda folder: InMemoryCheckpointStore(),
+    }
     for size in sizes:
         config = pipeline(size)
-        rows = []
-        for rep in range(reps):
-            fingerprint_s = timed(lambda c=config: fingerprint_all(c))
-            hooks_s, save_s, saves, load_s = one_run(config, base / f"b-{size}-{rep}")
-            with fsync_stubbed():
-                cpu_hooks_s, _, _, cpu_load_s = one_run(config, base / f"b-{size}-{rep}-nofsync")
-            rows.append((fingerprint_s, hooks_s, save_s, saves, load_s, hooks_s + load_s, cpu_hooks_s + cpu_load_s))
-        fp, hk, sv, n, ld, tot, cpu = (statistics.median(col) for col in zip(*rows, strict=True))
-        print(
-            f"    {size:>10,}{fp * 1000:>11.1f} ms{hk * 1000:>10.0f} ms{sv * 1000:>13.0f} ms{int(n):>7}"
-            f"{ld * 1000:>9.1f} ms{tot * 1000:>7.0f} ms{tot * 1e6 / size:>8,.0f} µs"
-            f"{cpu * 1000:>19.0f} ms{cpu * 1e6 / size:>8,.0f} µs"
-        )
-    print("    'fingerprints' is computed once more on its own for reference: 'hooks total' already includes it.")
-    print("    'total' = hooks total (fingerprints, state changes, every save) + final load.")
+        for name, make in stores.items():
+            rows, durable = [], []
+            for rep in range(reps):
+                with fsync_stubbed():
+                    rows.append(one_run(config, make(base / f"b-{name}-{size}-{rep}")))
+                if name == "LocalCheckpointStore" and size <= 1000:
+                    durable.append(one_run(config, make(base / f"b-{name}-{size}-{rep}-fsync"), time.perf_counter)[0])
+            comp_s, run_s, load_s = (statistics.median(col) for col in zip(*rows, strict=True))
+            with_fsync = f"{statistics.median(durable) * 1e6 / size:,.0f} µs" if durable else "-"
+            print(
+                f"    {name:<22}{size:>10,}{comp_s * 1e6 / size:>13,.0f} µs{run_s * 1000:>7.0f} ms"
+                f"{run_s * 1e6 / size:>6,.0f} µs{load_s * 1000:>6.0f} ms{with_fsync:>28}"
+            )
+    print("    goal: ≤ 100 µs of Python per completion, linear in the number of components")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=100, help="runs of each variant in (a) (default 100)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000], help="pipeline sizes in (b)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[250, 1000, 10000],
+        help="pipeline sizes in (b) (default 250 1000 10000)",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="where to write checkpoints (default: a temp dir)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ppf-bench-", dir=args.dir) as tmp:

@@ -12,14 +12,19 @@ as parquet when their producer finishes, and re-pointed at the saved copy) and `
   ranked customer table) → two writes. With never, Spark computes the join once per consumer; with auto,
   once.
 
+Each pipeline runs with Spark's shuffle partitions tuned for two cores (4) and with Spark's default (200),
+both in one invocation (``--shuffle-partitions``).
+
 Method: one process and one SparkContext (``local[2]``), every run in a new SparkSession (its own temp
 views, as a new process would have), so JVM start-up (~5-10 s, the same for both policies and noisy)
 does not drown the difference. One warm-up run per pipeline (JIT, first-job costs) is discarded, then
 auto and never alternate (auto first in even rounds, never first in odd ones) so that drift in machine
-load hits both alike. The wall time of ``runner.run()`` is reported: median per policy and their ratio
-(goal: auto ≤ 1.15 × never). The deletion of the saved views when the run completes is part of it.
+load hits both alike. The wall time of ``runner.run()`` is reported: median per policy, their ratio, and
+the median of the ratios of the two runs of each round ("paired", the goal's measure: auto ≤ 1.15 ×
+never). The deletion of the saved views when the run completes is part of it.
 So is the CPU time the Spark JVM used during the run (Linux ``/proc``), which other work on a busy
-machine disturbs much less than wall time.
+machine disturbs much less than wall time, and the number of Spark jobs each run started (not disturbed
+at all).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,36 +183,57 @@ def jvm_cpu_seconds(spark: SparkSession) -> Callable[[], float]:
     return used
 
 
+def last_job_id(spark: SparkSession) -> int:
+    """The id of the latest Spark job of the SparkContext (ids count up from 0; -1 before the first)."""
+    return max(spark.sparkContext.statusTracker().getJobIdsForGroup(None) or [-1])
+
+
+@dataclass
+class Run:
+    """One run's measurements."""
+
+    seconds: float
+    cpu_seconds: float
+    jobs: int
+    saved: list[str]
+    saved_bytes: int
+
+
 def run_once(
-    spark: SparkSession, cpu: Callable[[], float], build: Any, rows: int, policy: str, folder: Path
-) -> tuple[float, float, int, int]:
-    """One successful checkpointed run in a new session; return (seconds, JVM CPU seconds, views and bytes
-    saved)."""
+    spark: SparkSession, cpu: Callable[[], float], build: Any, rows: int, policy: str, partitions: int, folder: Path
+) -> Run:
+    """One successful checkpointed run in a new session."""
     config = build(rows, folder / "out", policy)
     store = LocalCheckpointStore(folder / "checkpoints")
     hooks = CheckpointHooks(store, "run")
-    runner = SimplePipelineRunner(config, hooks=hooks, spark=spark.newSession())
-    started, cpu_before = time.monotonic(), cpu()
+    session = spark.newSession()
+    session.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    runner = SimplePipelineRunner(config, hooks=hooks, spark=session)
+    started, cpu_before, jobs_before = time.monotonic(), cpu(), last_job_id(spark)
     result = runner.run()
     seconds, cpu_seconds = time.monotonic() - started, cpu() - cpu_before
+    jobs = last_job_id(spark) - jobs_before
     if result.status is not PipelineResultStatus.SUCCESS:
         raise SystemExit(f"run failed: {result.to_dict()}")
     state = store.load("run", config.name)
     assert state is not None
     saved = [o for r in state.components.values() for o in r.outputs if o.get("path")]
-    return seconds, cpu_seconds, len(saved), sum(int(o.get("bytes") or 0) for o in saved)
+    views = [str(o["view"]) for o in saved]
+    return Run(seconds, cpu_seconds, jobs, views, sum(int(o.get("bytes") or 0) for o in saved))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="generated orders (default 1,000,000)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per policy and pipeline (default 3)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per policy and configuration (default 5)")
     parser.add_argument("--pipelines", nargs="*", default=list(PIPELINES), choices=list(PIPELINES))
     parser.add_argument(
         "--shuffle-partitions",
         type=int,
-        default=4,
-        help="spark.sql.shuffle.partitions (default 4, tuned for 2 cores; Spark's own default is 200)",
+        nargs="+",
+        default=[4, 200],
+        help="spark.sql.shuffle.partitions, one configuration each (default: 4, tuned for 2 cores, and 200, "
+        "Spark's own default)",
     )
     args = parser.parse_args(argv)
 
@@ -218,61 +245,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         SparkSession.builder.master("local[2]")
         .appName("materialize-overhead")
         .config("spark.driver.memory", "2g")
-        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
     cpu = jvm_cpu_seconds(spark)
-    results: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    saved: dict[str, tuple[int, int]] = {}
+    load_before = _load()
+    results: dict[tuple[str, int], dict[str, list[Run]]] = {}
     with tempfile.TemporaryDirectory(prefix="ppf-materialize-bench-") as tmp:
         base = Path(tmp)
         count = 0
-        for name in args.pipelines:
-            build = PIPELINES[name]
-            times: dict[str, list[tuple[float, float]]] = {"auto": [], "never": []}
-            print(f"{name}: warm-up…", flush=True)
-            run_once(spark, cpu, build, args.rows, "auto", base / f"{name}-warm-up")
-            for i in range(args.runs):
-                for policy in ("auto", "never") if i % 2 == 0 else ("never", "auto"):
-                    count += 1
-                    seconds, cpu_s, views, size = run_once(spark, cpu, build, args.rows, policy, base / f"{count}")
-                    times[policy].append((seconds, cpu_s))
-                    if policy == "auto":
-                        saved[name] = (views, size)
-                    print(f"  {name} {policy:<5} run {i + 1}: {seconds:.2f} s, JVM CPU {cpu_s:.2f} s", flush=True)
-            results[name] = times
+        for partitions in args.shuffle_partitions:
+            for name in args.pipelines:
+                build = PIPELINES[name]
+                runs: dict[str, list[Run]] = {"auto": [], "never": []}
+                print(f"{name}, {partitions} shuffle partitions: warm-up…", flush=True)
+                run_once(spark, cpu, build, args.rows, "auto", partitions, base / f"{name}-{partitions}-warm-up")
+                for i in range(args.runs):
+                    for policy in ("auto", "never") if i % 2 == 0 else ("never", "auto"):
+                        count += 1
+                        run = run_once(spark, cpu, build, args.rows, policy, partitions, base / f"{count}")
+                        runs[policy].append(run)
+                        print(
+                            f"  {name} {policy:<5} run {i + 1}: {run.seconds:.2f} s, JVM CPU {run.cpu_seconds:.2f} s, "
+                            f"{run.jobs} Spark jobs, saved {', '.join(run.saved) or 'nothing'}",
+                            flush=True,
+                        )
+                results[(name, partitions)] = runs
     spark.stop()
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"\nMaterialize overhead: {args.rows:,} orders, local[2], {args.shuffle_partitions} shuffle partitions, "
-        f"{args.runs} runs per policy (interleaved), medians; load average {load:.1f} on {os.cpu_count()} CPUs\n"
+        f"\nMaterialize overhead: {args.rows:,} orders, local[2], {args.runs} runs per policy and configuration "
+        f"(interleaved), medians; load average {load_before} at the start, {_load()} at the end (1/5/15 min) "
+        f"on {os.cpu_count()} CPUs\n"
     )
     header = (
-        f"{'pipeline':9}{'never':>8}{'auto':>8}{'ratio':>7}  {'goal':7}{'CPU never':>10}{'CPU auto':>9}{'ratio':>7}"
-        f"  {'goal':7}{'saved by auto':>17}"
+        f"{'pipeline':9}{'shuffle':>8}{'never':>8}{'auto':>8}{'ratio':>7}{'paired':>8}  {'goal':7}{'CPU never':>10}"
+        f"{'CPU auto':>9}{'ratio':>7}{'paired':>8}{'jobs':>8}  saved by auto"
     )
     print(header)
-    print("-" * len(header))
-    for name, times in results.items():
-        wall = {p: statistics.median(t[0] for t in times[p]) for p in times}
-        used = {p: statistics.median(t[1] for t in times[p]) for p in times}
+    print("-" * (len(header) + 20))
+    for (name, partitions), runs in results.items():
+        wall = {p: statistics.median(r.seconds for r in runs[p]) for p in runs}
+        used = {p: statistics.median(r.cpu_seconds for r in runs[p]) for p in runs}
+        jobs = {p: statistics.median(r.jobs for r in runs[p]) for p in runs}
         ratio, cpu_ratio = wall["auto"] / wall["never"], used["auto"] / used["never"]
-        views, size = saved[name]
-        plural = "" if views == 1 else "s"
+        # The two runs of a round ran back to back: the median of their ratios cancels slow drifts of load.
+        pairs = list(zip(runs["auto"], runs["never"], strict=True))
+        paired = statistics.median(a.seconds / n.seconds for a, n in pairs)
+        cpu_paired = statistics.median(a.cpu_seconds / n.cpu_seconds for a, n in pairs)
+        last = runs["auto"][-1]
+        saved = f"{len(last.saved)} ({', '.join(last.saved) or '-'}), {last.saved_bytes / 1e6:.0f} MB"
         print(
-            f"{name:9}{wall['never']:>7.1f}s{wall['auto']:>7.1f}s{ratio:>7.2f}  {_goal(ratio):7}"
-            f"{used['never']:>9.1f}s{used['auto']:>8.1f}s{cpu_ratio:>7.2f}  {_goal(cpu_ratio):7}"
-            f"{f'{views} view{plural}, {size / 1e6:.0f} MB':>17}"
+            f"{name:9}{partitions:>8}{wall['never']:>7.1f}s{wall['auto']:>7.1f}s{ratio:>7.2f}{paired:>8.2f}  "
+            f"{_goal(paired):7}{used['never']:>9.1f}s{used['auto']:>8.1f}s{cpu_ratio:>7.2f}{cpu_paired:>8.2f}"
+            f"{jobs['never']:>4.0f}/{jobs['auto']:<3.0f}  {saved}"
         )
     print("\nruns (wall s / JVM CPU s):")
-    for name, times in results.items():
+    for (name, partitions), runs in results.items():
         for policy in ("never", "auto"):
-            print(f"  {name:9}{policy:6}" + "  ".join(f"{w:.1f}/{c:.1f}" for w, c in times[policy]))
+            samples = "  ".join(f"{r.seconds:.1f}/{r.cpu_seconds:.1f}" for r in runs[policy])
+            print(f"  {name:9}{partitions:>4} {policy:6}{samples}")
     return 0
+
+
+def _load() -> str:
+    return " / ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
 
 
 def _goal(ratio: float) -> str:

@@ -10,9 +10,11 @@ first attempt after doing its work. Every run is a new ``python`` process, as an
     components, checks and restores the three saved views ``publish`` reads, and runs ``publish``.
 
 For each: wall time of the process (interpreter start included), SparkSession start, the restore cost
-(verifying each saved copy: files, commit marker, schema, row count from every footer; then registering
-it) and the restored bytes, and the time of the components that ran. The goal: (b) takes no longer than
-``publish``'s own time + session start + restore cost (interpreter start and imports, ~1 s, are the rest).
+(verifying each saved copy: files, commit marker, schema, the checksum of every file; then registering
+it) and the restored bytes, and the time of the components that ran. The goals: (b) takes no longer than
+``publish``'s own time + session start + restore cost (interpreter start and imports, ~1 s, are the rest);
+the restore takes no longer than 1 s plus the time to read the saved files once (measured after attempt 1
+by reading them in the parent process).
 
 The failed first attempt (which saves the views) is shown for reference; what saving costs on a successful
 run is ``benchmarks/materialize_overhead.py``. The machine's load average is printed: other work on the
@@ -183,9 +185,31 @@ def pipeline(rows: int, out: Path) -> dict[str, Any]:
 # -- child: one attempt in this process --------------------------------------------------------------------
 
 
+def _time_restore_steps() -> dict[str, list[float]]:
+    """Time the steps of a restore (benchmark instrumentation): comparing the files' checksums, creating
+    each view's DataFrame over its files, registering it."""
+    from airflow_ppf.checkpoint.saved_views import SavedViews
+
+    steps: dict[str, list[float]] = {"checksums": [], "dataframe": [], "register": []}
+    for name, attr in (("checksums", "_checksums_changed"), ("dataframe", "_read"), ("register", "restore")):
+        original = getattr(SavedViews, attr)
+
+        def timed(*args: Any, _original: Any = original, _name: str = name, **kwargs: Any) -> Any:
+            started = time.monotonic()
+            try:
+                return _original(*args, **kwargs)
+            finally:
+                steps[_name].append(time.monotonic() - started)
+
+        setattr(SavedViews, attr, timed)
+    return steps
+
+
 def child(config_path: str, run_id: str, checkpoints: str, *, resume: bool, checkpoint: bool) -> int:
     from airflow_ppf.runner import CheckpointHooks, CompositeHooks, LocalCheckpointStore, SimplePipelineRunner
     from airflow_ppf.runner.checkpoint import plan_resume
+
+    steps = _time_restore_steps()
 
     config = PipelineConfig.from_file(config_path)
     hooks: list[object] = []
@@ -212,6 +236,7 @@ def child(config_path: str, run_id: str, checkpoints: str, *, resume: bool, chec
         "session_start": startup,
         "components": {r.component_name: [r.status.value, r.duration_ms / 1000] for r in result.component_results},
         "restore_seconds": 0.0,
+        "restore_steps": steps,
         "restored_bytes": 0,
         "restored_views": [],
         "saved_bytes": 0,
@@ -260,6 +285,17 @@ def attempt(
     return report
 
 
+def read_saved_views(data: Path) -> tuple[float, int]:
+    """Read every file of the saved views once (what verifying their checksums has to read); return the time
+    and the bytes: the "read time at disk bandwidth" of the restore goal, on this machine's disk and cache."""
+    started, total = time.monotonic(), 0
+    for path in sorted(p for p in data.rglob("*") if p.is_file()):
+        with open(path, "rb", buffering=0) as fh:
+            while chunk := fh.read(4 * 1024 * 1024):
+                total += len(chunk)
+    return time.monotonic() - started, total
+
+
 def ran_seconds(report: dict[str, Any]) -> float:
     return sum(float(sec) for status, sec in report["components"].values() if status in ("success", "failed"))
 
@@ -288,6 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scratch = attempt(config, "scratch", checkpoints, resume=False, checkpoint=False, fail=False)
             print(f"round {round_ + 1}/{args.rounds}: attempt 1 (fails in publish)…", flush=True)
             first = attempt(config, RUN_ID, checkpoints, resume=False, checkpoint=True, fail=True)
+            first["read_seconds"], first["read_bytes"] = read_saved_views(checkpoints / "_data")
             print(f"round {round_ + 1}/{args.rounds}: resume in a new process…", flush=True)
             resumed = attempt(config, RUN_ID, checkpoints, resume=True, checkpoint=True, fail=False)
             assert scratch["status"] == "success", scratch
@@ -314,6 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def bookkeeping(r: dict[str, Any]) -> float:  # in run(), outside Spark start, restore and components
         return float(r["run"]) - float(r["session_start"]) - float(r["restore_seconds"]) - ran_seconds(r)
+
+    def first_of(values: list[float]) -> float:
+        return values[0] if values else 0.0
+
+    def total_of(values: list[float]) -> float:
+        return sum(values)
+
+    def restore_step(step: str, pick: Callable[[list[float]], float]) -> str:
+        return f"{statistics.median(pick(r['restore_steps'][step]) for r in rows['resume']):.2f}"
 
     def interpreter(r: dict[str, Any]) -> float:  # process start, imports, exit
         return float(r["process_wall"]) - float(r["run"]) - float(r["close"])
@@ -352,9 +398,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({med_of('scratch', publish):.1f} s of its components' time)."
         f"\npublish's own time: {last:.1f} s when resumed, {med_of('first', publish):.1f} s in attempt 1."
         f"\nrestored {len(views)} views ({', '.join(views)}): {restored_bytes / 1e6:.1f} MB in {restore:.2f} s "
-        f"(verify + register) = {restore / max(restored_bytes / 1e9, 1e-9):.1f} s per GB. The restore runs the "
-        f"process's first Spark jobs (JVM warm-up, otherwise paid by publish); verifying reads each file's "
-        f"footer, not its data, so its cost follows the number of files, not the bytes."
+        f"(verify + register). Verifying reads the files and compares their checksums: no Spark job."
+        f"\nrestore steps: checksums {restore_step('checksums', total_of)} s; a DataFrame over each view's files "
+        f"{restore_step('dataframe', total_of)} s, of which the first {restore_step('dataframe', first_of)} s; "
+        f"registering the views {restore_step('register', total_of)} s, of which the first "
+        f"{restore_step('register', first_of)} s (the first of each in a new JVM loads and compiles Spark's "
+        f"parquet reader and analyser: a cost the first query of the resumed component pays otherwise)"
+        f"\nreading every saved file once takes {med('first', 'read_seconds'):.2f} s "
+        f"({med('first', 'read_bytes') / 1e6:.1f} MB, "
+        f"{med('first', 'read_bytes') / 1e6 / max(med('first', 'read_seconds'), 1e-9):.0f} MB/s on this machine): "
+        f"goal restore <= 1 s + that = {1 + med('first', 'read_seconds'):.2f} s: "
+        f"{'met' if restore <= 1 + med('first', 'read_seconds') else 'missed'}"
         f"\nrecomputed instead of restored (cheap views, materialize = auto): {', '.join(rebuilt_names) or 'none'}"
         f" in {rebuilt:.2f} s"
         f"\nsaved by attempt 1: {med('first', 'saved_bytes') / 1e6:.1f} MB"

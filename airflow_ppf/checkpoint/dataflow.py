@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from airflow_ppf.config.graph import ancestors, descendants, topological_order
 
-__all__ = ["ViewIO", "needed_downstream", "views_to_restore"]
+__all__ = ["ViewIO", "needed_downstream", "pending_readers", "views_to_restore"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,30 @@ def _has(views: Sequence[str], view: str) -> bool:
 Graph = Mapping[str, Sequence[str]]
 
 
+def pending_readers(
+    graph: Graph,
+    producer: str,
+    views: Sequence[str],
+    io: Mapping[str, ViewIO],
+    pending: Collection[str],
+) -> dict[str, list[str]] | None:
+    """Return ``{view: [pending components downstream of producer that may read it]}`` for ``views``.
+
+    ``None`` when a pending component downstream does not declare what it reads (it may read any of
+    them). A reader of a view of the same name produced nearer to it is counted too (over-counting is safe).
+    """
+    readers = sorted(descendants(graph, [producer]) & set(pending))
+    found: dict[str, list[str]] = {v: [] for v in views}
+    for reader in readers:
+        inputs = io[reader].inputs if reader in io else None
+        if inputs is None:
+            return None
+        for view in views:
+            if _has(inputs, view):
+                found[view].append(reader)
+    return found
+
+
 def needed_downstream(
     graph: Graph,
     producer: str,
@@ -63,14 +87,10 @@ def needed_downstream(
     pending: Collection[str],
 ) -> list[str]:
     """Return the views of ``producer`` that a pending component downstream of it may read."""
-    readers = descendants(graph, [producer]) & set(pending)
-    needed: set[str] = set()
-    for reader in readers:
-        inputs = io[reader].inputs if reader in io else None
-        if inputs is None:
-            return list(views)
-        needed.update(v for v in views if _has(inputs, v))
-    return [v for v in views if v in needed]
+    readers = pending_readers(graph, producer, views, io, pending)
+    if readers is None:
+        return list(views)
+    return [v for v in views if readers[v]]
 
 
 def views_to_restore(

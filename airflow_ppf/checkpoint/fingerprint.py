@@ -66,6 +66,21 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_encode(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+#: Encodes like :func:`canonical_json` whatever the value holds, *provided every mapping in it has string
+#: keys* (JSON sorts integer keys as numbers and writes ``True`` as ``true``; ``_encode`` makes them text).
+_PLAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _canonical_plain_json(value: Any) -> str:
+    """:func:`canonical_json` of a value whose mappings all have string keys, in one C call when it holds
+    only JSON types (the common case: a component's config, which ``ComponentConfig`` makes plain, with
+    string keys at every level); other values (dates, decimals, NaN...) take the tagged encoding."""
+    try:
+        return _PLAIN_ENCODER.encode(value)
+    except (TypeError, ValueError):
+        return canonical_json(value)
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -87,7 +102,7 @@ def compute_pipeline_fingerprint(config: PipelineConfig) -> str:
     not count.
     """
     components = sorted((_component_identity(c) for c in config.components), key=lambda c: c["name"])
-    return _sha256(canonical_json({"v": FINGERPRINT_VERSION, "components": components}))
+    return _sha256(_canonical_plain_json({"v": FINGERPRINT_VERSION, "components": components}))
 
 
 def compute_component_fingerprints(config: PipelineConfig) -> dict[str, str]:
@@ -102,7 +117,7 @@ def compute_component_fingerprints(config: PipelineConfig) -> dict[str, str]:
         comp = by_name[name]
         upstream = sorted((dep, out[dep]) for dep in comp.depends_on if dep in out)
         payload = {"v": FINGERPRINT_VERSION, "self": _component_identity(comp), "upstream": upstream}
-        out[name] = _sha256(canonical_json(payload))[:16]
+        out[name] = _sha256(_canonical_plain_json(payload))[:16]
     return {c.name: out[c.name] for c in config.components}
 
 
@@ -120,7 +135,7 @@ def compute_field_digests(comp: ComponentConfig) -> dict[str, str]:
     }
     for key, value in comp.config.items():
         parts[f"config.{key}"] = value
-    return {key: _sha256(canonical_json(value))[:8] for key, value in parts.items()}
+    return {key: _sha256(_canonical_plain_json(value))[:8] for key, value in parts.items()}
 
 
 def describe_field_changes(old: Mapping[str, str] | None, new: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_ppf.checkpoint.dataflow import ViewIO, needed_downstream, views_to_restore
+from airflow_ppf.checkpoint.dataflow import ViewIO, pending_readers, views_to_restore
 from airflow_ppf.checkpoint.fingerprint import (
     compute_component_fingerprints,
     compute_field_digests,
@@ -426,6 +426,7 @@ class CheckpointHooks(NoOpHooks):
         assert self.saved_views is not None
         outputs = list(io[config.name].outputs or new)
         policy = _policy(runner.config, config.name)
+        readers: dict[str, list[str]] | None = None
         if policy is MaterializePolicy.NEVER:
             to_save: list[str] = []
             why = "materialize = never"
@@ -434,16 +435,24 @@ class CheckpointHooks(NoOpHooks):
             why = ""
         else:
             pending = {n for n in io if n not in runner.done and n != config.name}
-            to_save = needed_downstream(runner.config.dependency_graph(), config.name, outputs, io, pending)
+            readers = pending_readers(runner.config.dependency_graph(), config.name, outputs, io, pending)
+            to_save = outputs if readers is None else [v for v in outputs if readers[v]]
             why = "no component still to run reads it (materialize = auto)"
-        cheap: set[str] = set()
+        not_saved: dict[str, str] = {}
         if policy is MaterializePolicy.AUTO and getattr(component, "recomputable", False):
-            cheap = {v for v in to_save if self.saved_views.cheap_to_recompute(v)}
+            for view in to_save:
+                # The chain rule first: it needs no Spark (asking Spark whether a view is cheap plans it).
+                if readers is not None and self._computed_within_reader(runner, readers[view]):
+                    not_saved[view] = (
+                        f"read only by {readers[view][0]}, which computes it within its own view (materialize = auto)"
+                    )
+                elif self.saved_views.cheap_to_recompute(view):
+                    not_saved[view] = "cheap to recompute from saved data (materialize = auto)"
         attempt = self.state.attempt if self.state else 0
         records: list[dict[str, Any]] = []
         for view in outputs:
-            if view in cheap:
-                records.append({"view": view, "not_saved": "cheap to recompute from saved data (materialize = auto)"})
+            if view in not_saved:
+                records.append({"view": view, "not_saved": not_saved[view]})
                 continue
             if view not in to_save:
                 records.append({"view": view, "not_saved": why})
@@ -459,6 +468,29 @@ class CheckpointHooks(NoOpHooks):
                 records.append({"view": view, "not_saved": str(exc)})
         self._outputs[config.name] = records
         self._io[config.name] = io[config.name]
+
+    def _computed_within_reader(self, runner: SimplePipelineRunner, readers: Sequence[str]) -> bool:
+        """Whether a lazy view read by ``readers`` is computed anyway within what its one reader saves.
+
+        A component that only registers a view (``recomputable``) did no work when it completed: its view
+        is a query, computed by whatever reads it. When its only reader still to run is such a component
+        too, and may save its own view, that save computes this view as part of one Spark job (fused, its
+        columns pruned to what the reader needs). Saving this view as well would compute it in full in a
+        job of its own, write it and read it back: on every successful run, for the sole benefit of a
+        retry after a failure inside the reader's job (which then computes it again). A chain of such
+        views is saved where it ends: at a view read by a component that does work of its own, or by
+        several components (each would compute it again). ``materialize = always`` on a component saves
+        its views regardless.
+        """
+        if len(readers) != 1:
+            return False
+        reader = readers[0]
+        component = self._components.get(reader)
+        return (
+            component is not None
+            and bool(getattr(component, "recomputable", False))
+            and _policy(runner.config, reader) is not MaterializePolicy.NEVER
+        )
 
     def _save(self) -> None:
         assert self.state is not None
@@ -535,12 +567,12 @@ class CheckpointHooks(NoOpHooks):
             state.invalidate(names, reason)
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
-        if self.state is not None and config.name in self.state.completed_components:
+        if self.state is not None and self.state.has_completed(config.name):
             self.state.invalidate([config.name], "running again")
             self._save()
 
     def on_component_skipped(self, config: ComponentConfig, index: int, total: int, reason: str) -> None:
-        if self.state is not None and config.name in self.state.completed_components:
+        if self.state is not None and self.state.has_completed(config.name):
             self.state.record_skipped(config.name)  # saved with the next change
 
     def after_component(self, config: ComponentConfig, index: int, total: int, duration_ms: int) -> None:
@@ -623,7 +655,7 @@ def _recorded_io(component: Component, state: CheckpointState, name: str, *, wit
     """
     io = ViewIO.of(component) if with_inputs else ViewIO(None, ViewIO.outputs_of(component))
     record = state.components.get(name)
-    if io.outputs is None and record is not None and name in state.completed_components:
+    if io.outputs is None and record is not None and state.has_completed(name):
         return ViewIO(io.inputs, tuple(o["view"] for o in record.outputs if o.get("view")))
     return io
 

@@ -9,10 +9,12 @@ A saved view is complete only when its commit marker exists: the marker is writt
 commit, so a write that dies halfway leaves a folder without it, which is never restored and is cleaned
 up. Each save gets a fresh folder, so nothing is ever overwritten in place.
 
-The marker lists the saved view's files and their sizes, its schema and its row count. Before a saved view
-is restored, :meth:`SavedViews.verify` checks all of them (the row count by reading every file's footer, a
-cheap Spark job), so a deleted, truncated or overwritten file makes its producer run again instead of
-failing the component that reads the view.
+The marker lists the saved view's files with their sizes and (on local paths) a CRC-32 of each file's
+bytes, its schema and its row count. Before a saved view is restored, :meth:`SavedViews.verify` checks all
+of them, so a deleted, truncated, replaced or altered file makes its producer run again instead of failing
+the component that reads the view. With checksums this reads the files at disk speed and starts no Spark
+job; without them (remote file systems, markers written before checksums were recorded) the row count is
+checked by reading every file's footer, a cheap Spark job.
 """
 
 from __future__ import annotations
@@ -25,14 +27,22 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import urlparse
 
 from airflow_ppf.checkpoint.naming import safe_file_name
 from airflow_ppf.checkpoint.state import CheckpointState, utcnow
 from airflow_ppf.runner.report import describe_error
-from airflow_ppf.spark.fs import DataFileSystem, filesystem_for, is_local_uri, join_uri, local_path_shared_with
-from airflow_ppf.spark.jvm import executed_plan, has_driver_jvm, temp_view_plan
+from airflow_ppf.spark.fs import (
+    DataFileSystem,
+    filesystem_for,
+    is_local_uri,
+    join_uri,
+    local_path,
+    local_path_shared_with,
+)
+from airflow_ppf.spark.jvm import analyzed_plan, executed_plan, has_driver_jvm, temp_view_plan
+from airflow_ppf.spark.parquet import parquet_row_count
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, DataFrameReader, SparkSession
@@ -118,7 +128,10 @@ class SavedViews:
         )
         started = time.monotonic()
         original = spark.table(view)
-        counted, rows_of = _counting(original)
+        # Rows are counted from the written files' footers where this process can read them (local paths),
+        # else by the write itself (an observed metric): never by a second job.
+        local = is_local_uri(self.location)
+        counted, rows_of = (original, _not_counted) if local else _counting(original)
         try:
             counted.write.mode("error").parquet(target)
         except Exception as exc:
@@ -131,8 +144,8 @@ class SavedViews:
         # nullable), without the job that inference costs.
         saved = _reader(spark).schema(original.schema).parquet(target)
         schema_json = saved.schema.json()
-        rows = rows_of()
         files = self._list_files(target)
+        rows = _footer_rows(target, files) if local else rows_of()
         record: dict[str, Any] = {
             "view": view,
             "path": target,
@@ -142,6 +155,9 @@ class SavedViews:
             "bytes": sum(files.values()),
         }
         marker = {**record, "schema": schema_json, "files": files, "committed_at": utcnow()}
+        checksums = self._checksums(target, files)
+        if checksums is not None:
+            marker["checksums"] = checksums
         self.fs.write_text(join_uri(target, COMMIT_MARKER), json.dumps(marker))
         saved.createOrReplaceTempView(view)
         log.info(
@@ -165,6 +181,12 @@ class SavedViews:
         counts as expensive.
         """
         frame = self._spark().table(view)
+        logical = analyzed_plan(frame)
+        if logical is not None and _EXPENSIVE_LOGICAL.search(logical):
+            # A quick first look (planning a query physically takes a tenth of a second or more): an
+            # aggregation, join, sort... in the query as written. The optimiser may still remove one (then
+            # the view is saved although the physical plan would have found it cheap: over-saving is safe).
+            return False
         plan = executed_plan(frame)
         if plan is None:
             return False
@@ -182,9 +204,11 @@ class SavedViews:
     def verify(self, record: dict[str, Any]) -> str | None:
         """Check a recorded output against reality; return what is wrong, or ``None`` when it is usable.
 
-        Checks that the saved view and its commit marker exist, that its files are those the marker lists
-        (same names and sizes), that its schema is the recorded one, and that reading every file's footer
-        gives the recorded row count. Any error doing so is a reason to rerun the producer, never a crash.
+        Checks that the saved view and its commit marker exist, that its schema and row count are the
+        recorded ones, that its files are those the marker lists (same names and sizes) and hold the bytes
+        that were saved: their checksums, where the marker has them (local paths), else by reading every
+        file's footer for the row count (a Spark job). Any error doing so is a reason to rerun the
+        producer, never a crash.
         """
         path, view = record.get("path"), record.get("view")
         if not path or not view:
@@ -200,19 +224,47 @@ class SavedViews:
                 return f"saved view '{view}' has a damaged commit marker at {path}"
             if marker.get("schema_hash") != record.get("schema_hash"):
                 return f"saved view '{view}' does not have the recorded schema ({path})"
-            changed = _files_changed(marker.get("files"), self._list_files(path))
+            files = self._list_files(path)
+            changed = _files_changed(marker.get("files"), files)
             if changed:
                 return f"saved view '{view}' is damaged: {changed} ({path})"
             frame = self._read(path, marker.get("schema"))
             if _schema_hash(frame.schema.json()) != record.get("schema_hash"):
                 return f"saved view '{view}' does not have the recorded schema ({path})"
-            rows = frame.count()  # reads every file's footer: catches damaged files
+            checksums = marker.get("checksums")
+            if _checkable(checksums, marker.get("files")):
+                # Same bytes as saved: same footers, same rows. No Spark job.
+                altered = self._checksums_changed(path, checksums)
+                if altered:
+                    return f"saved view '{view}' is damaged: {altered} ({path})"
+                rows = marker.get("rows")
+            else:
+                rows = frame.count()  # reads every file's footer: catches damaged files
         except Exception as exc:  # a damaged saved view must lead to a rerun, never to a crash
             return f"saved view '{view}' cannot be read ({describe_error(exc, 200)})"
         if record.get("rows") is not None and rows != int(record["rows"]):
             return f"saved view '{view}' has {rows} rows, {record['rows']} were saved ({path})"
         self._verified[_normalise(path)] = frame
         return None
+
+    def _checksums(self, path: str, files: Mapping[str, int]) -> dict[str, str] | None:
+        """``{file name: checksum}`` of a saved view's files, or ``None`` when the file system has none."""
+        out: dict[str, str] = {}
+        for name in files:
+            checksum = self.fs.checksum(join_uri(path, name))
+            if checksum is None:
+                return None
+            out[name] = checksum
+        return out
+
+    def _checksums_changed(self, path: str, expected: Mapping[str, str]) -> str | None:
+        """Say which files of a saved view no longer have their recorded checksum (``None``: all do)."""
+        altered = sorted(
+            name for name, checksum in expected.items() if self.fs.checksum(join_uri(path, name)) != checksum
+        )
+        if not altered:
+            return None
+        return f"{len(altered)} file(s) changed content ({altered[0]}...)"
 
     def restore(self, record: dict[str, Any]) -> None:
         """Register the saved view under its view name."""
@@ -280,6 +332,12 @@ _EXPENSIVE = re.compile(
     r"Exchange|Aggregate|Join|Window|Sort\b|Expand|Generate|EvalPython|InPandas|InArrow|MapPartitions"
     r"|BatchScan|Scan (?!parquet)|ExistingRDD|InMemoryTableScan|Cartesian"
 )
+#: Logical operators (a line of the analyzed plan's tree starting with one) that make a view expensive.
+_EXPENSIVE_LOGICAL = re.compile(
+    r"^[\s:|+-]*(?:Aggregate|Join|Window|Sort|Generate|Expand|Distinct|Deduplicate|Intersect|Except"
+    r"|Repartition|RepartitionByExpression|RebalancePartitions|FlatMapGroupsInPandas|MapInPandas|MapInArrow)\b",
+    re.MULTILINE,
+)
 #: Error texts of a failed read of a file (corrupt data, a checksum mismatch, a file gone).
 _READ_FAILURE = re.compile(
     r"FAILED_READ_FILE|ChecksumException|ParquetDecodingException|FileNotFoundException|not a Parquet file"
@@ -336,7 +394,7 @@ def damaged_saved_view(state: CheckpointState, error: BaseException) -> tuple[st
     if not _READ_FAILURE.search(text):
         return None
     for name, record in state.components.items():
-        if name not in state.completed_components:
+        if not state.has_completed(name):
             continue
         for output in record.outputs:
             path = output.get("path")
@@ -378,6 +436,28 @@ def _files_changed(expected: Any, found: dict[str, int]) -> str | None:
     if extra:
         return f"{len(extra)} unexpected file(s) ({extra[0]}...)"
     return None
+
+
+def _checkable(checksums: Any, files: Any) -> TypeGuard[dict[str, str]]:
+    """Whether a marker's checksums cover exactly its listed files (markers of older versions have none)."""
+    return isinstance(checksums, dict) and isinstance(files, dict) and bool(files) and set(checksums) == set(files)
+
+
+def _not_counted() -> int | None:
+    return None
+
+
+def _footer_rows(folder: str, files: Mapping[str, int]) -> int | None:
+    """The rows of a saved view on a local path, from its data files' footers (``None``: one is unreadable)."""
+    total = 0
+    for name in files:
+        if name.startswith(("_", ".")):
+            continue  # Spark's _SUCCESS, Hadoop's .crc sidecars
+        rows = parquet_row_count(local_path(join_uri(folder, name)))
+        if rows is None:
+            return None
+        total += rows
+    return total
 
 
 def _counting(frame: DataFrame) -> tuple[DataFrame, Callable[[], int | None]]:

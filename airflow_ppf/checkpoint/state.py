@@ -42,6 +42,7 @@ __all__ = [
     "CheckpointState",
     "CheckpointStatus",
     "ComponentRecord",
+    "Fence",
     "check_fence",
     "new_writer_id",
     "recorded_graph",
@@ -87,6 +88,9 @@ class ComponentRecord:
     outputs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._document(detached=True)
+
+    def _document(self, *, detached: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "attempt": self.attempt,
             "duration_ms": self.duration_ms,
@@ -95,7 +99,7 @@ class ComponentRecord:
         if self.fingerprint is not None:
             out["fingerprint"] = self.fingerprint
         if self.outputs:
-            out["outputs"] = copy.deepcopy(self.outputs)
+            out["outputs"] = copy.deepcopy(self.outputs) if detached else self.outputs
         return out
 
     @classmethod
@@ -128,29 +132,47 @@ class AttemptRecord:
     resume: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: (the list indexed, its length then, its names): rebuilt when the list was replaced or resized.
+    _skipped_index: tuple[list[str], int, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
+        return self._document(detached=True)
+
+    def _document(self, *, detached: bool) -> dict[str, Any]:
+        """The JSON document; with ``detached=False`` it shares this record's lists and dicts (to be
+        serialised at once, never kept or changed)."""
         out: dict[str, Any] = {
             "attempt": self.attempt,
             "writer": self.writer,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "status": self.status,
-            "ran": list(self.ran),
-            "skipped": list(self.skipped),
-            "durations_ms": dict(self.durations_ms),
+            "ran": list(self.ran) if detached else self.ran,
+            "skipped": list(self.skipped) if detached else self.skipped,
+            "durations_ms": dict(self.durations_ms) if detached else self.durations_ms,
             "failed": self.failed,
             "error_type": self.error_type,
             "error_message": self.error_message,
             "pipeline_fingerprint": self.pipeline_fingerprint,
         }
         if self.resume:
-            out["resume"] = copy.deepcopy(self.resume)
+            out["resume"] = copy.deepcopy(self.resume) if detached else self.resume
         if self.events:
-            out["events"] = copy.deepcopy(self.events)
+            out["events"] = copy.deepcopy(self.events) if detached else self.events
         if self.meta:
-            out["meta"] = copy.deepcopy(self.meta)
+            out["meta"] = copy.deepcopy(self.meta) if detached else self.meta
         return out
+
+    def _note_skipped(self, name: str) -> None:
+        """Add ``name`` to :attr:`skipped` once (in constant time: a resume may skip thousands)."""
+        index = self._skipped_index
+        if index is None or index[0] is not self.skipped or index[1] != len(self.skipped):
+            index = (self.skipped, len(self.skipped), set(self.skipped))
+        if name not in index[2]:
+            self.skipped.append(name)
+            index[2].add(name)
+            index = (self.skipped, len(self.skipped), index[2])
+        self._skipped_index = index
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttemptRecord:
@@ -226,6 +248,9 @@ class CheckpointState:
         #: (:class:`~airflow_ppf.checkpoint.errors.CheckpointChangedError`), so an attempt never writes a
         #: record that drops progress it did not see. Not a field either.
         self.base_version: str | None = None
+        #: The completed names as a set for O(1) lookups: (the list indexed, its length then, its names),
+        #: rebuilt when the list was replaced or resized. Not a field either.
+        self._done_index: tuple[list[str], int, set[str]] | None = None
         self._now: Callable[[], str] = utcnow
         now = self._now()
         self.created_at = self.created_at or now
@@ -253,6 +278,18 @@ class CheckpointState:
 
     def completed_set(self) -> set[str]:
         return set(self.completed_components)
+
+    def has_completed(self, name: str) -> bool:
+        """Whether ``name`` is recorded done (in constant time)."""
+        return name in self._done()
+
+    def _done(self) -> set[str]:
+        """The names of :attr:`completed_components`, indexed once per change of the list."""
+        index = self._done_index
+        names = self.completed_components
+        if index is None or index[0] is not names or index[1] != len(names):
+            index = self._done_index = (names, len(names), set(names))
+        return index[2]
 
     def saved_view_paths(self) -> list[str]:
         """Paths of every saved view the checkpoint references."""
@@ -328,7 +365,7 @@ class CheckpointState:
         )
         self.pipeline_fingerprint = op["pipeline_fingerprint"]
         self.component_fingerprints = dict(op["component_fingerprints"])
-        self.field_digests = copy.deepcopy(op["field_digests"])
+        self.field_digests = {str(k): dict(v) for k, v in op["field_digests"].items()}
         self.data_location = op.get("data_location") or self.data_location
         if op.get("graph") is not None:
             self.graph = {k: list(v) for k, v in op["graph"].items()}
@@ -337,7 +374,7 @@ class CheckpointState:
 
     def invalidate(self, names: list[str], reason: str) -> None:
         """Mark ``names`` not done (they will run again), keeping why in the attempt history."""
-        present = [n for n in names if n in self.components or n in self.completed_components]
+        present = [n for n in names if n in self.components or self.has_completed(n)]
         if present:
             self._do({"op": "invalidate", "names": present, "reason": reason})
 
@@ -354,8 +391,8 @@ class CheckpointState:
         self._do({"op": "skip", "name": name})
 
     def _op_skip(self, op: dict[str, Any]) -> None:
-        if self.attempts and op["name"] not in self.attempts[-1].skipped:
-            self.attempts[-1].skipped.append(op["name"])
+        if self.attempts:
+            self.attempts[-1]._note_skipped(op["name"])
 
     def record_completed(
         self,
@@ -386,9 +423,12 @@ class CheckpointState:
     def _op_complete(self, op: dict[str, Any]) -> None:
         name = op["name"]
         attempt = self.attempts[-1] if self.attempts else None
-        if name in self.completed_components:
+        done = self._done()
+        if name in done:
             self.completed_components.remove(name)
         self.completed_components.append(name)
+        done.add(name)
+        self._done_index = (self.completed_components, len(self.completed_components), done)
         self.components[name] = ComponentRecord(
             attempt=attempt.attempt if attempt else 0,
             duration_ms=op["duration_ms"],
@@ -466,7 +506,15 @@ class CheckpointState:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON document of this state (``pending_ops`` are not part of it)."""
-        out: dict[str, Any] = dict(copy.deepcopy(self.extra))
+        return self.document(detached=True)
+
+    def document(self, *, detached: bool = True) -> dict[str, Any]:
+        """Return the JSON document of this state.
+
+        With ``detached=False`` the document shares this state's lists and dicts instead of copying them:
+        for serialising it at once (what stores do), never for keeping or changing it.
+        """
+        out: dict[str, Any] = dict(copy.deepcopy(self.extra) if detached else self.extra)
         out.update(
             {
                 "schema_version": SCHEMA_VERSION,
@@ -476,19 +524,21 @@ class CheckpointState:
                 "status": self.status,
                 "created_at": self.created_at,
                 "updated_at": self.updated_at,
-                "completed_components": list(self.completed_components),
+                "completed_components": list(self.completed_components) if detached else self.completed_components,
                 "failed_component": self.failed_component,
-                "components": {k: v.to_dict() for k, v in self.components.items()},
-                "component_fingerprints": dict(self.component_fingerprints),
-                "field_digests": copy.deepcopy(self.field_digests),
-                "attempts": [a.to_dict() for a in self.attempts],
+                "components": {k: v._document(detached=detached) for k, v in self.components.items()},
+                "component_fingerprints": (
+                    dict(self.component_fingerprints) if detached else self.component_fingerprints
+                ),
+                "field_digests": copy.deepcopy(self.field_digests) if detached else self.field_digests,
+                "attempts": [a._document(detached=detached) for a in self.attempts],
                 "data_location": self.data_location,
             }
         )
         if self.graph:
-            out["graph"] = {k: list(v) for k, v in self.graph.items()}
+            out["graph"] = {k: list(v) for k, v in self.graph.items()} if detached else self.graph
         if self.views:
-            out["views"] = copy.deepcopy(self.views)
+            out["views"] = copy.deepcopy(self.views) if detached else self.views
         return out
 
     @classmethod
@@ -639,7 +689,22 @@ def _require(data: dict[str, Any], key: str, kind: type) -> None:
         raise ValueError(f"field {key!r} must be a {kind.__name__}, got {type(data[key]).__name__}")
 
 
-def check_fence(stored: CheckpointState | None, incoming: CheckpointState) -> None:
+@dataclass(frozen=True)
+class Fence:
+    """Who wrote a stored checkpoint last (its latest attempt and that attempt's writer): all that
+    :func:`check_fence` needs, kept by stores so that a write need not load the whole stored checkpoint."""
+
+    attempt: int
+    writer: str
+    #: Whether the checkpoint has any attempt (one without any can be overwritten by anyone).
+    has_attempts: bool = True
+
+    @classmethod
+    def of(cls, state: CheckpointState) -> Fence:
+        return cls(state.attempt, state.writer, bool(state.attempts))
+
+
+def check_fence(stored: CheckpointState | Fence | None, incoming: CheckpointState) -> None:
     """Refuse a write that would overwrite a newer attempt's checkpoint.
 
     A write is allowed when nothing is stored, when it comes from a later attempt, or from the same
@@ -649,7 +714,11 @@ def check_fence(stored: CheckpointState | None, incoming: CheckpointState) -> No
     Raises:
         CheckpointFencedError: the stored checkpoint belongs to a newer attempt or another writer.
     """
-    if stored is None or not stored.attempts:
+    if stored is None:
+        return
+    if isinstance(stored, CheckpointState):
+        stored = Fence.of(stored)
+    if not stored.has_attempts:
         return
     mine, theirs = incoming.attempt, stored.attempt
     if mine > theirs:

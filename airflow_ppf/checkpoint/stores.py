@@ -41,7 +41,7 @@ from airflow_ppf.checkpoint.errors import (
 )
 from airflow_ppf.checkpoint.locks import HeldLock, exclusive, exclusive_now, open_file, shared
 from airflow_ppf.checkpoint.naming import safe_file_name
-from airflow_ppf.checkpoint.state import CheckpointState, check_fence
+from airflow_ppf.checkpoint.state import CheckpointState, Fence, check_fence
 from airflow_ppf.config.limits import nesting_problem, too_deep
 from airflow_ppf.spark.fs import fsync_dir
 
@@ -110,15 +110,29 @@ def info_of(state: CheckpointState, location: str = "") -> CheckpointInfo:
     )
 
 
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _dump(state: CheckpointState, journal_seq: int) -> bytes:
-    doc = state.to_dict()
+    doc = state.document(detached=False)  # serialised at once: no copies needed
     doc["journal_seq"] = journal_seq
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _encode_json(doc).encode("utf-8")
 
 
 def _journal_line(seq: int, op: dict[str, Any]) -> bytes:
-    body = json.dumps({"seq": seq, "op": op}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = _encode_json({"seq": seq, "op": op}).encode("utf-8")
     return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def compaction_limit(state: CheckpointState, compact_every: int) -> int:
+    """How many changes a journal may hold before it is folded into a new snapshot of ``state``.
+
+    At least ``compact_every``; for large checkpoints as many as they have components, so that rewriting
+    the snapshot costs about what the changes since the last one did: each change pays a constant share
+    however large the checkpoint grows (a run's bookkeeping stays linear in its number of components),
+    and a load replays at most about as many changes as the snapshot holds components.
+    """
+    return max(compact_every, len(state.components))
 
 
 def _make_dirs(folder: Path) -> None:
@@ -262,6 +276,16 @@ class _Tracked:
     since_snapshot: int
     snapshot: tuple[int, int, int] | None
     journal: tuple[int, int, int] | None
+    #: Changes the journal may hold before the next snapshot (:func:`compaction_limit`).
+    limit: int
+    #: The journal, open for appending (``None`` until the first append): valid while the journal's path
+    #: still names the file it was opened on, which ``journal`` (its stat) proves before every append.
+    fd: int | None = None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class LocalCheckpointStore:
@@ -269,7 +293,9 @@ class LocalCheckpointStore:
 
     Args:
         base_dir: the folder; created on first save.
-        compact_every: fold the journal into a new snapshot after this many appended changes.
+        compact_every: fold the journal into a new snapshot after this many appended changes (or, for a
+            checkpoint of more components than that, as many changes as it has components: see
+            :func:`compaction_limit`).
         lock_timeout: how long a write waits for another process that holds the run's lock (held only
             while it writes, milliseconds) before it gives up (``CheckpointBusyError``) or, when it
             belongs to a newer attempt of the run and the holder's lease expired, takes the lock over
@@ -288,7 +314,17 @@ class LocalCheckpointStore:
         #: on (a holder frozen between its last lease check and removing a journal cannot remove ours).
         self._taken_over: set[tuple[str, str]] = set()
         self._lease: HeldLock | None = None
+        self._paths: dict[tuple[str, str], tuple[Path, Path, Path]] = {}
         self._thread_lock = threading.Lock()
+
+    def __del__(self) -> None:
+        for tracked in getattr(self, "_tracked", {}).values():
+            tracked.close()
+
+    def _untrack(self, key: tuple[str, str]) -> None:
+        tracked = self._tracked.pop(key, None)
+        if tracked is not None:
+            tracked.close()
 
     def __repr__(self) -> str:
         return f"LocalCheckpointStore({str(self.base_dir)!r})"
@@ -304,7 +340,11 @@ class LocalCheckpointStore:
 
     def paths(self, run_id: str, pipeline_name: str) -> tuple[Path, Path, Path]:
         """Return the snapshot, journal and lock file of a run."""
-        return _run_files(self._pipeline_dir(pipeline_name), safe_file_name(run_id))
+        key = (pipeline_name, run_id)
+        files = self._paths.get(key)
+        if files is None:  # derived once per run: every save needs them
+            files = self._paths[key] = _run_files(self._pipeline_dir(pipeline_name), safe_file_name(run_id))
+        return files
 
     def snapshot_path(self, run_id: str, pipeline_name: str | None = None) -> Path | None:
         """Return the snapshot file of a run, or ``None`` when there is none."""
@@ -362,7 +402,7 @@ class LocalCheckpointStore:
             room = (
                 tracked is not None
                 and key not in self._taken_over
-                and tracked.since_snapshot + len(state.pending_ops) <= self.compact_every
+                and tracked.since_snapshot + len(state.pending_ops) <= tracked.limit
             )
             if current and state.pending_ops and room:
                 assert tracked is not None
@@ -370,10 +410,10 @@ class LocalCheckpointStore:
                     self._append(journal, tracked, state)
                 except BaseException:
                     # What reached the disk is unknown: the next save re-reads the files.
-                    del self._tracked[key]
+                    self._untrack(key)
                     raise
             else:
-                self._tracked.pop(key, None)
+                self._untrack(key)
                 if not current:
                     remove_stale_temp_files(snapshot)
                 # The temp file exists before the stored checkpoint is read and checked: a writer frozen
@@ -392,7 +432,12 @@ class LocalCheckpointStore:
                         tmp.unlink(missing_ok=True)
                         raise
                 self._tracked[key] = _Tracked(
-                    weakref.ref(state), stored_seq + 1, 0, _stat_key(snapshot), _stat_key(journal)
+                    weakref.ref(state),
+                    stored_seq + 1,
+                    0,
+                    _stat_key(snapshot),
+                    _stat_key(journal),
+                    compaction_limit(state, self.compact_every),
                 )
             state.pending_ops.clear()
             state.base_version = None
@@ -426,14 +471,12 @@ class LocalCheckpointStore:
 
     def _append(self, journal: Path, tracked: _Tracked, state: CheckpointState) -> None:
         lines = [_journal_line(tracked.seq + i, op) for i, op in enumerate(state.pending_ops, start=1)]
-        fd = open_file(journal, os.O_WRONLY | os.O_APPEND)
         created = tracked.journal is None
-        try:
-            self._check_lease("append to the journal")
-            _write_all(fd, b"".join(lines))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if tracked.fd is None:
+            tracked.fd = open_file(journal, os.O_WRONLY | os.O_APPEND)
+        self._check_lease("append to the journal")
+        _write_all(tracked.fd, b"".join(lines))
+        os.fsync(tracked.fd)
         # A line written after a takeover carries a number the new holder already used: readers skip it.
         self._check_lease("confirm the journal append")
         if created:
@@ -615,7 +658,7 @@ class LocalCheckpointStore:
             snapshot.unlink(missing_ok=True)
             remove_stale_temp_files(snapshot)
             fsync_dir(snapshot.parent)
-            self._tracked.pop((name, run_id), None)
+            self._untrack((name, run_id))
         lock.unlink(missing_ok=True)
         return existed
 
@@ -652,7 +695,8 @@ class LocalCheckpointStore:
             remove_stale_temp_files(snapshot)
             if moved:
                 fsync_dir(snapshot.parent)
-            self._tracked = {k: v for k, v in self._tracked.items() if safe_file_name(k[1]) != snapshot.stem}
+            for key in [k for k in self._tracked if safe_file_name(k[1]) == snapshot.stem]:
+                self._untrack(key)
         return moved
 
     def _locate(self, run_id: str, pipeline_name: str | None = None) -> tuple[Path, str] | None:
@@ -764,28 +808,64 @@ class LocalCheckpointStore:
                 active.unlink(missing_ok=True)  # cleared: its marker goes too (acquirers check the file)
 
 
-class InMemoryCheckpointStore:
-    """Checkpoints in a dict, serialised as JSON like a real store (for tests and experiments)."""
+@dataclass
+class _MemoryEntry:
+    """One run in :class:`InMemoryCheckpointStore`: a JSON snapshot and the JSON changes since."""
 
-    def __init__(self) -> None:
-        self._data: dict[tuple[str, str], str] = {}
+    snapshot: str
+    changes: list[str]
+    fence: Fence
+    #: The state object that wrote last (weakly: see :class:`_Tracked`), and the journal's limit.
+    writer: weakref.ref[CheckpointState]
+    limit: int
+
+    def state(self) -> CheckpointState:
+        state = CheckpointState.from_dict(json.loads(self.snapshot))
+        for change in self.changes:
+            state.apply(json.loads(change))
+        state.pending_ops.clear()
+        return state
+
+
+class InMemoryCheckpointStore:
+    """Checkpoints in a dict, serialised as JSON like a real store (for tests and experiments).
+
+    Kept like :class:`LocalCheckpointStore` keeps its files: a snapshot plus the changes since, so that a
+    save costs the change, not the whole checkpoint.
+    """
+
+    def __init__(self, *, compact_every: int = 256) -> None:
+        self._data: dict[tuple[str, str], _MemoryEntry] = {}
         self._versions: dict[tuple[str, str], int] = {}  # saves per key, deletions included
         self._lock = threading.Lock()
+        self.compact_every = max(1, compact_every)
         self.saves = 0
 
     def save(self, state: CheckpointState) -> None:
         key = (state.pipeline_name, state.run_id)
         with self._lock:
-            stored_doc = self._data.get(key)
-            stored = None if stored_doc is None else CheckpointState.from_dict(json.loads(stored_doc))
-            check_fence(stored, state)
-            version = f"{self._versions.get(key, 0)}"
-            if state.base_version is not None and (stored is None or state.base_version != version):
-                now = "nothing: it was deleted" if stored is None else _holds(stored)
+            entry = self._data.get(key)
+            if state.base_version is not None and (
+                entry is None or state.base_version != f"{self._versions.get(key, 0)}"
+            ):
+                now = "nothing: it was deleted" if entry is None else _holds(entry.state())
                 raise CheckpointChangedError(state.run_id, f"in memory, {key}", now)
-            self._data[key] = json.dumps(state.to_dict())
+            ops = state.pending_ops
+            if entry is not None and entry.writer() is state and ops and len(entry.changes) + len(ops) <= entry.limit:
+                entry.changes.extend(_encode_json(op) for op in ops)
+                entry.fence = Fence.of(state)
+            else:
+                if entry is not None and entry.writer() is not state:
+                    check_fence(entry.fence, state)
+                self._data[key] = _MemoryEntry(
+                    _encode_json(state.document(detached=False)),
+                    [],
+                    Fence.of(state),
+                    weakref.ref(state),
+                    compaction_limit(state, self.compact_every),
+                )
             self._versions[key] = self._versions.get(key, 0) + 1
-            state.pending_ops.clear()
+            ops.clear()
             state.base_version = None
             self.saves += 1
 
@@ -803,7 +883,7 @@ class InMemoryCheckpointStore:
             key = self._key(run_id, pipeline_name)
             if key is None:
                 return None
-            state = CheckpointState.from_dict(json.loads(self._data[key]))
+            state = self._data[key].state()
             state.base_version = f"{self._versions.get(key, 0)}"
             return state
 
@@ -822,5 +902,5 @@ class InMemoryCheckpointStore:
 
     def list_runs(self, pipeline_name: str | None = None) -> list[CheckpointInfo]:
         with self._lock:
-            states = [CheckpointState.from_dict(json.loads(v)) for v in self._data.values()]
+            states = [entry.state() for entry in self._data.values()]
         return [info_of(s) for s in states if pipeline_name in (None, s.pipeline_name)]

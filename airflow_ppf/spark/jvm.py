@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
+    "analyzed_plan",
     "captured_jvm_startup",
     "executed_plan",
     "hadoop_handles",
@@ -188,10 +189,20 @@ def temp_view_plan(spark: SparkSession, name: str) -> Any | None:
 
 def executed_plan(frame: DataFrame) -> str | None:
     """The text of a DataFrame's physical plan, or ``None`` without a JVM (Spark Connect) or on error."""
+    return _query_execution_text(frame, "executedPlan")
+
+
+def analyzed_plan(frame: DataFrame) -> str | None:
+    """The text of a DataFrame's analyzed logical plan (no optimisation, no physical planning: cheap), or
+    ``None`` without a JVM (Spark Connect) or on error."""
+    return _query_execution_text(frame, "analyzed")
+
+
+def _query_execution_text(frame: DataFrame, stage: str) -> str | None:
     jdf = getattr(frame, "_jdf", None)
     if jdf is None:
         return None
     try:
-        return str(jdf.queryExecution().executedPlan().toString())
+        return str(getattr(jdf.queryExecution(), stage)().toString())
     except Exception:
         return None

@@ -382,18 +382,22 @@ class JoinSegments(DataFlow):
 
 def rot_a_data_page(copy: Path, *, sidecars: bool = True) -> Path:
     """Flip one byte inside a data page of the largest parquet file of a saved view (its size and footer stay
-    intact, so the checks before a resume pass); return that file.
+    intact); return that file.
 
-    ``sidecars=False`` first removes Hadoop's ``.crc`` files (and the marker's record of them), as on a store
-    without them (object stores): then only Parquet's page checksums can find the damage.
+    The commit marker's file checksums are removed first, as a remote file system (or a marker of an
+    earlier version) leaves it: the checks before a resume then compare sizes and footers only, pass, and
+    the damage is found when a component reads the copy. ``sidecars=False`` also removes Hadoop's ``.crc``
+    files (and the marker's record of them), as on a store without them (object stores): then only
+    Parquet's page checksums can find the damage.
     """
     part = max(part_files(copy), key=lambda f: f.stat().st_size)
+    marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+    marker.pop("checksums", None)
     if not sidecars:
         for crc in copy.glob(".*.crc"):
             crc.unlink()
-        marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
         marker["files"] = {n: size for n, size in marker["files"].items() if not n.endswith(".crc")}
-        (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
     data = bytearray(part.read_bytes())
     data[len(data) // 3] ^= 0xFF  # a data page, far from the footer
     part.write_bytes(bytes(data))

@@ -15,6 +15,7 @@ from tests.spark.resume_support import read_output, sql, write_parquet
 from tests.spark.test_resume_in_process import RUN_ID, clean_output, run_attempt
 
 FAULT = "airflow_ppf.components.faults.FaultInjection"
+CHAIN = "read only by narrow, which computes it within its own view (materialize = auto)"
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ def test_narrow_queries_over_saved_or_generated_data_are_cheap(spark: SparkSessi
 
 
 def _pipeline(target: Path, gate_after: str) -> PipelineConfig:
-    """gen (range) → narrow (filter) → totals (aggregate) → write, with a fault gate after ``gate_after``."""
+    """gen (range) → narrow (filter) → totals (aggregate) → write, with a fault gate after ``gate_after``;
+    narrow is also written as it is (``peek``), so that two components read it: what decides whether it is
+    saved is then whether it is cheap (a view only one lazy view reads is computed within that one)."""
     gate = {"name": "gate", "class_path": FAULT, "depends_on": [gate_after], "config": {"fail_on_attempts": [1]}}
     after_gate = {"narrow": "totals", "totals": "write"}[gate_after]
     components = [
@@ -65,6 +68,7 @@ def _pipeline(target: Path, gate_after: str) -> PipelineConfig:
             "totals", "SELECT k, SUM(v) AS total, COUNT(*) AS n FROM narrow GROUP BY k", "totals", depends_on=["narrow"]
         ),
         write_parquet("write", "totals", target, depends_on=["totals"]),
+        write_parquet("peek", "narrow", target.parent / "peek", depends_on=["narrow"]),
         gate,
     ]
     for comp in components:
@@ -86,8 +90,10 @@ def test_cheap_views_are_recomputed_on_resume_and_the_output_is_exact(
     state = store.load(RUN_ID, config.name)
     assert state is not None
     outputs = {name: state.components[name].outputs for name in state.completed_components if name != "gate"}
-    assert outputs["gen"] == [{"view": "gen", "not_saved": "cheap to recompute from saved data (materialize = auto)"}]
-    assert outputs["narrow"][0]["not_saved"].startswith("cheap to recompute")
+    assert outputs["narrow"] == [
+        {"view": "narrow", "not_saved": "cheap to recompute from saved data (materialize = auto)"}
+    ]
+    assert outputs["gen"][0]["not_saved"] == CHAIN
     if gate_after == "totals":
         assert outputs["totals"][0]["path"]  # an aggregate is worth saving
 
@@ -99,6 +105,7 @@ def test_cheap_views_are_recomputed_on_resume_and_the_output_is_exact(
             "gen": "skipped",
             "narrow": "skipped",
             "totals": "skipped",
+            "peek": "skipped",
             "gate": "success",
             "write": "success",
         }
@@ -107,9 +114,9 @@ def test_cheap_views_are_recomputed_on_resume_and_the_output_is_exact(
         assert second.statuses["gen"] == second.statuses["narrow"] == "success"
         reasons = next(e for e in state_events(store, config) if e["event"] == "reruns")["components"]
         assert "cheap to recompute" in reasons["narrow"]
-        assert "cheap to recompute" in reasons["gen"]
+        assert CHAIN in reasons["gen"]
     assert read_output(spark_session, target) == clean_output(
-        spark_session, config_without_gate(config), tmp_path / "ref"
+        spark_session, config_without_gate(config), tmp_path / "ref-write"
     )
 
 
@@ -125,8 +132,8 @@ def config_without_gate(config: PipelineConfig) -> PipelineConfig:
     doc["components"] = [c for c in doc["components"] if c["name"] != "gate"]
     for comp in doc["components"]:
         comp["depends_on"] = [d for d in comp["depends_on"] if d != "gate"]
-        if comp["name"] == "write":
-            comp["config"]["path"] = str(Path(comp["config"]["path"]).parent / "ref")
+        if comp["name"] in ("write", "peek"):
+            comp["config"]["path"] = str(Path(comp["config"]["path"]).parent / f"ref-{comp['name']}")
     return PipelineConfig.from_dict(doc)
 
 

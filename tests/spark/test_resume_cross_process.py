@@ -230,7 +230,7 @@ def test_corrupted_saved_views_rerun_their_producers_instead_of_crashing(
     first: FirstAttempt, spark_session: SparkSession
 ) -> None:
     ws = first.fresh()
-    # totals: a data file overwritten with garbage of the same size (its footer cannot be read).
+    # totals: a data file overwritten with garbage of the same size (its checksum no longer matches).
     totals = part_files(ws.copy_of("totals/totals"))[-1]
     size = totals.stat().st_size
     totals.write_bytes((b"\x00garbage" * size)[:size])
@@ -252,7 +252,7 @@ def test_corrupted_saved_views_rerun_their_producers_instead_of_crashing(
     (reruns,) = events(two, "reruns")
     why = reruns["components"]
     assert set(why) == {"totals", "paid_orders", "read_orders"}
-    assert why["totals"].startswith("saved view 'totals' cannot be read (")
+    assert why["totals"].startswith("saved view 'totals' is damaged: 1 file(s) changed content (part-")
     assert why["paid_orders"] == NEVER_PAID
     assert why["read_orders"].startswith("saved view 'orders' has no commit marker (an unfinished write)")
     assert not events(two, "restored_views")

@@ -274,6 +274,14 @@ def test_a_view_spark_cannot_save_is_recorded_as_such_and_its_producer_reruns(
 # -- damaged copies ----------------------------------------------------------------------------------------
 
 
+def _saved_view_in_three_files(spark: SparkSession, tmp_path: Path) -> tuple[SavedViews, dict[str, Any], Path]:
+    """Save a view 'v' of 3,000 rows in three files; return the saved views, the record and the copy's folder."""
+    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
+    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
+    record = views.save("c", "v", 1)
+    return views, record, Path(record["path"])
+
+
 def _truncate(copy: Path) -> None:
     part = part_files(copy)[0]
     part.write_bytes(part.read_bytes()[:-100])
@@ -316,16 +324,17 @@ def _gone(copy: Path) -> None:
         pytest.param(_truncate, "saved view 'v' is damaged: 1 file(s) changed size (part-00000", id="truncated"),
         pytest.param(_drop_a_file, "saved view 'v' is damaged: 1 file(s) missing (part-00001", id="file-deleted"),
         pytest.param(_add_a_file, "saved view 'v' is damaged: 1 unexpected file(s)", id="file-added"),
-        pytest.param(_same_size_garbage_in_last_file, "saved view 'v' cannot be read (", id="garbage-same-size"),
+        pytest.param(
+            _same_size_garbage_in_last_file,
+            "saved view 'v' is damaged: 1 file(s) changed content (part-00002",
+            id="garbage-same-size",
+        ),
     ],
 )
 def test_verify_finds_damaged_copies(
     spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
 ) -> None:
-    spark.range(3000).selectExpr("id", "CAST(id % 17 AS STRING) AS k").repartition(3).createOrReplaceTempView("v")
-    views = SavedViews(str(tmp_path / "data"), "p", "r", lambda: spark)
-    record = views.save("c", "v", 1)
-    copy = Path(record["path"])
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
     assert len(part_files(copy)) == 3
     assert record["rows"] == 3000
     if damage is not None:
@@ -350,14 +359,103 @@ def recovered(state: Any, number: int) -> list[dict[str, Any]]:
     return events(attempt(state, number), "recovered")
 
 
+def _spark_jobs(spark: SparkSession) -> int:
+    """How many Spark jobs the SparkContext has started so far."""
+    return max(spark.sparkContext.statusTracker().getJobIdsForGroup(None) or [-1]) + 1
+
+
+def _flip_a_byte_inside_the_data(copy: Path) -> None:
+    # Same size, footer intact: the row count read from the footers would not change.
+    part = part_files(copy)[1]
+    data = bytearray(part.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    part.write_bytes(bytes(data))
+
+
+def _replace_by_another_copy(copy: Path) -> None:
+    # Another valid parquet file of the same data, written again: different bytes, same row count.
+    part = part_files(copy)[0]
+    other = part_files(copy)[2]
+    size = part.stat().st_size
+    part.write_bytes(other.read_bytes()[:size].ljust(size, b"\0"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(None, None, id="intact"),
+        pytest.param(_flip_a_byte_inside_the_data, "1 file(s) changed content (part-00001", id="byte-flipped"),
+        pytest.param(_replace_by_another_copy, "1 file(s) changed content (part-00000", id="replaced"),
+        pytest.param(_truncate, "1 file(s) changed size (part-00000", id="truncated"),
+        pytest.param(_drop_a_file, "1 file(s) missing (part-00001", id="missing"),
+    ],
+)
+def test_verify_compares_checksums_without_a_spark_job(
+    spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
+) -> None:
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
+    marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+    assert sorted(marker["checksums"]) == sorted(marker["files"])
+    if damage is not None:
+        damage(copy)
+    jobs = _spark_jobs(spark)
+
+    problem = views.verify(record)
+
+    assert _spark_jobs(spark) == jobs
+    if expected is None:
+        assert problem is None
+        views.restore(record)
+        assert _spark_jobs(spark) == jobs  # restoring registers the view: it reads nothing yet
+        assert spark.table("v").count() == 3000
+    else:
+        assert problem is not None
+        assert problem.startswith(f"saved view 'v' is damaged: {expected}"), problem
+        assert problem.endswith(f"({record['path']})"), problem
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(None, None, id="intact"),
+        pytest.param(_truncate, "saved view 'v' is damaged: 1 file(s) changed size (part-00000", id="truncated"),
+        pytest.param(_same_size_garbage_in_last_file, "saved view 'v' cannot be read (", id="garbage-same-size"),
+    ],
+)
+def test_copies_saved_without_checksums_are_verified_by_reading_their_footers(
+    spark: SparkSession, tmp_path: Path, damage: Callable[[Path], None] | None, expected: str | None
+) -> None:
+    """Markers written before checksums were recorded (and on remote file systems, which give none)."""
+    views, record, copy = _saved_view_in_three_files(spark, tmp_path)
+    marker = json.loads((copy / COMMIT_MARKER).read_text(encoding="utf-8"))
+    del marker["checksums"]
+    (copy / COMMIT_MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    if damage is not None:
+        damage(copy)
+    jobs = _spark_jobs(spark)
+
+    problem = views.verify(record)
+
+    if expected is None:
+        assert problem is None
+        assert _spark_jobs(spark) > jobs  # the footers were read by a Spark job
+        views.restore(record)
+        assert spark.table("v").count() == 3000
+    else:
+        assert problem is not None
+        assert problem.startswith(expected), problem
+
+
 @pytest.mark.parametrize("sidecars", [True, False], ids=["hadoop-crc-files", "no-crc-files"])
 def test_a_copy_damaged_inside_its_data_is_remade_within_the_attempt_that_finds_it(
     spark_session: SparkSession, orders_csv: Path, tmp_path: Path, sidecars: bool
 ) -> None:
-    """Bit rot inside a data page keeps every size and footer intact, so the checks before a resume pass
-    and the component that reads the copy fails. The same attempt then reruns the copy's producer (and
-    what that needs: ``paid`` was not saved, so ``paid_orders`` too, from the saved ``orders``), runs the
-    reader again and completes: ``retries=1`` is enough although a saved copy rotted.
+    """Bit rot inside a data page keeps every size and footer intact, so where the marker has no checksums
+    (remote file systems, markers of earlier versions) the checks before a resume pass and the component
+    that reads the copy fails. The same attempt then reruns the copy's producer (and what that needs:
+    ``paid`` was not saved, so ``paid_orders`` too, from the saved ``orders``), runs the reader again and
+    completes: ``retries=1`` is enough although a saved copy rotted. (With checksums the checks before the
+    resume find it: ``test_verify_compares_checksums_without_a_spark_job``.)
 
     On local disks Hadoop keeps ``.crc`` files beside the data; object stores have none, and there only
     Parquet's page checksums (which saved copies are read with) stand between the damage and wrong rows.

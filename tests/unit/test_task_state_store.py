@@ -18,7 +18,14 @@ from airflow_ppf.runner.checkpoint import (
     CheckpointState,
     CheckpointVersionError,
 )
-from airflow_ppf.stores.task_state import CHUNK_CHARS, HEAD_KEY, SUMMARY_KEY, TaskStateCheckpointStore
+from airflow_ppf.stores.task_state import (
+    BLOCK_OPS,
+    CHUNK_CHARS,
+    HEAD_KEY,
+    MAX_BLOCKS,
+    SUMMARY_KEY,
+    TaskStateCheckpointStore,
+)
 
 
 class DictAccessor:
@@ -89,10 +96,14 @@ def test_large_checkpoints_are_chunked_well_under_64_kb_and_old_chunks_go() -> N
     assert max(len(v) for v in accessor.data.values()) <= CHUNK_CHARS + 100
     first_generation = head["generation"]
     state.record_failed("component_0999", ValueError("late"))
-    store.save(state)
+    store.save(state)  # a journal block: the chunks stay
+    assert json.loads(accessor.data[HEAD_KEY])["generation"] == first_generation
+    state.finish_attempt("failed")
+    store.save(state)  # the end of the attempt: a new head
     head = json.loads(accessor.data[HEAD_KEY])
     assert head["generation"] == first_generation + 1
     assert not [k for k in accessor.data if k.startswith(f"{HEAD_KEY}.{first_generation}.")]
+    assert not [k for k in accessor.data if k.startswith(f"{HEAD_KEY}.j.")]
     loaded = store.load(state.run_id)
     assert loaded is not None
     assert len(loaded.completed_components) == 1000
@@ -114,9 +125,18 @@ def test_summary_is_rewritten_only_when_the_status_changes() -> None:
     assert json.loads(accessor.data[SUMMARY_KEY])["status"] == "completed"
 
 
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_a_zombie_attempt_cannot_overwrite_the_retry() -> None:
     accessor = DictAccessor()
-    zombie_store, retry_store = TaskStateCheckpointStore(accessor), TaskStateCheckpointStore(accessor)
+    zombie_store = TaskStateCheckpointStore(accessor, fence_interval=0)
+    retry_store = TaskStateCheckpointStore(accessor, fence_interval=0)
     zombie = _state(attempt=1, writer="zombie")
     zombie_store.save(zombie)
     retry = _state(attempt=2, writer="retry")
@@ -127,6 +147,144 @@ def test_a_zombie_attempt_cannot_overwrite_the_retry() -> None:
     loaded = retry_store.load(retry.run_id)
     assert loaded is not None
     assert loaded.writer == "retry"
+
+
+def test_a_zombie_appending_within_the_fence_interval_never_changes_what_the_retry_wrote() -> None:
+    """Between two checks of the stored head a zombie's completions go to its own journal, which no reader
+    follows; the zombie is refused once the interval has passed, and at its next head write at the latest."""
+    accessor, clock = DictAccessor(), FakeClock()
+    zombie_store = TaskStateCheckpointStore(accessor, fence_interval=1.0, clock=clock)
+    zombie = _state(attempt=1, writer="zombie")
+    zombie_store.save(zombie)
+    zombie.record_completed("before_the_retry", 5)
+    zombie_store.save(zombie)
+    retry = TaskStateCheckpointStore(accessor).load(zombie.run_id)
+    assert retry is not None
+    retry.begin_attempt(2, "retry", pipeline_fingerprint="f" * 64, component_fingerprints={}, field_digests={})
+    retry.record_completed("by_the_retry", 7)
+    TaskStateCheckpointStore(accessor).save(retry)
+    clock.now += 0.5
+
+    zombie.record_completed("late", 5)
+    zombie_store.save(zombie)  # within the interval: appended, unchecked
+
+    seen = TaskStateCheckpointStore(accessor).load(zombie.run_id)
+    assert seen is not None
+    assert (seen.writer, seen.attempt) == ("retry", 2)
+    assert "late" not in seen.completed_components
+    assert seen.completed_components[-2:] == ["before_the_retry", "by_the_retry"]
+    clock.now += 0.5
+    zombie.record_completed("later", 5)
+    with pytest.raises(CheckpointFencedError, match="belongs to attempt 2"):
+        zombie_store.save(zombie)
+    zombie.finish_attempt("failed")
+    with pytest.raises(CheckpointFencedError, match="belongs to attempt 2"):
+        TaskStateCheckpointStore(accessor, clock=clock).save(zombie)  # a head write always reads first
+
+
+def test_a_completion_is_one_write_and_the_end_of_the_attempt_writes_the_whole_state_inline() -> None:
+    accessor, clock = DictAccessor(), FakeClock()
+    store = TaskStateCheckpointStore(accessor, clock=clock)
+    assert store.load("dag/run/task") is None
+    state = _state(components=0)
+    store.save(state)
+    reads, writes = accessor.reads, accessor.writes
+    for i in range(40):
+        state.record_completed(f"c{i:02d}", 10 + i)
+        store.save(state)
+        clock.now += 0.01
+    assert (accessor.reads - reads, accessor.writes - writes) == (0, 40)
+    blocks = sorted(k for k in accessor.data if k.startswith(f"{HEAD_KEY}.j."))
+    assert len(blocks) == 3  # 16 + 16 + 8 changes
+    head = json.loads(accessor.data[HEAD_KEY])
+    assert head["done"] == 0  # as of the head; the journal holds the rest
+    loaded = TaskStateCheckpointStore(accessor).load("dag/run/task", "p")
+    assert loaded is not None
+    assert loaded.completed_components == [f"c{i:02d}" for i in range(40)]
+    assert loaded.components["c39"].duration_ms == 49
+
+    state.finish_attempt("completed")
+    store.save(state)
+    head = json.loads(accessor.data[HEAD_KEY])
+    assert (head["format"], head["done"], head["status"]) == (2, 40, "completed")
+    assert head["state"]["completed_components"] == [f"c{i:02d}" for i in range(40)]
+    assert not [k for k in accessor.data if k.startswith(f"{HEAD_KEY}.j.")]
+
+
+def test_the_journal_is_folded_into_a_new_head_when_full_and_loads_at_every_length() -> None:
+    accessor = DictAccessor()
+    store = TaskStateCheckpointStore(accessor, clock=FakeClock())
+    state = _state(components=0)
+    store.save(state)
+    first_tag = json.loads(accessor.data[HEAD_KEY])["journal"]["tag"]
+    for i in range(BLOCK_OPS * MAX_BLOCKS + 3):
+        state.record_completed(f"c{i:03d}", i)
+        store.save(state)
+        loaded = TaskStateCheckpointStore(accessor).load("dag/run/task")
+        assert loaded is not None
+        assert loaded == state, i
+    head = json.loads(accessor.data[HEAD_KEY])
+    assert head["journal"]["tag"] != first_tag
+    assert head["done"] == BLOCK_OPS * MAX_BLOCKS + 1  # folded in at the change that did not fit
+    assert not [k for k in accessor.data if k.startswith(f"{HEAD_KEY}.j.{first_tag}.")]
+
+
+def test_a_damaged_journal_block_is_corruption_naming_the_key() -> None:
+    accessor = DictAccessor()
+    store = TaskStateCheckpointStore(accessor, location="d/r/t", clock=FakeClock())
+    state = _state(components=0)
+    store.save(state)
+    state.record_completed("a", 1)
+    store.save(state)
+    (block,) = [k for k in accessor.data if k.startswith(f"{HEAD_KEY}.j.")]
+    accessor.data[block] = json.dumps({"seq": 16, "ops": []})
+    with pytest.raises(CheckpointCorruptError, match=f"d/r/t key '{block}'.*not a journal block"):
+        TaskStateCheckpointStore(accessor, location="d/r/t").load("dag/run/task")
+    accessor.data[block] = json.dumps({"seq": 0, "ops": [{"op": "complete"}]})
+    with pytest.raises(CheckpointCorruptError, match=f"d/r/t key '{block}'.*cannot be applied"):
+        TaskStateCheckpointStore(accessor, location="d/r/t").load("dag/run/task")
+
+
+@pytest.mark.parametrize("components", [3, 1000], ids=["inline", "chunked"])
+def test_checkpoints_written_by_format_1_still_load_and_are_replaced_by_format_2(components: int) -> None:
+    import base64
+    import hashlib
+    import zlib
+
+    accessor = DictAccessor()
+    state = _state(components=components)
+    text = json.dumps(state.to_dict(), separators=(",", ":"))
+    head: dict[str, Any] = {
+        "format": 1,
+        "run_id": state.run_id,
+        "pipeline_name": "p",
+        "attempt": 1,
+        "writer": "w1",
+        "status": "in_progress",
+        "done": components,
+        "updated_at": state.updated_at,
+    }
+    if components < 10:
+        head.update(encoding="json", state=json.loads(text))
+    else:
+        blob = base64.b64encode(zlib.compress(text.encode("utf-8"))).decode("ascii")
+        accessor.set(f"{HEAD_KEY}.1.0", blob)
+        head.update(encoding="zlib+base64", generation=1, parts=1, sha256=hashlib.sha256(blob.encode()).hexdigest())
+    accessor.set(HEAD_KEY, head)
+    store = TaskStateCheckpointStore(accessor)
+
+    loaded = store.load(state.run_id, "p")
+
+    assert loaded == state
+    assert loaded is not None
+    loaded.begin_attempt(2, "w2", pipeline_fingerprint="f" * 64, component_fingerprints={}, field_digests={})
+    store.save(loaded)
+    assert json.loads(accessor.data[HEAD_KEY])["format"] == 2
+    assert f"{HEAD_KEY}.1.0" not in accessor.data
+    again = TaskStateCheckpointStore(accessor).load(state.run_id)
+    assert again is not None
+    assert again.attempt == 2
+    assert len(again.completed_components) == components
 
 
 @pytest.mark.parametrize(

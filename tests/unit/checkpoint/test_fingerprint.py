@@ -198,3 +198,77 @@ def test_unencodable_config_values_are_refused_with_a_clear_error() -> None:
     config = PipelineConfig(name="p", components=(ComponentConfig(name="x", class_path=STEP, config={"f": object()}),))
     with pytest.raises(TypeError, match="cannot fingerprint a config value of type object"):
         compute_pipeline_fingerprint(config)
+
+
+def _golden_pipeline(typed: bool) -> PipelineConfig:
+    """A pipeline with plain JSON config values (``typed``: also dates, decimals, NaN, bytes and sets)."""
+    import datetime as dt
+    import decimal
+
+    extra: dict[str, Any] = (
+        {"when": dt.date(2026, 1, 2), "amount": decimal.Decimal("1.10"), "nan": float("nan"), "raw": b"\x00\x01"}
+        if typed
+        else {}
+    )
+    return PipelineConfig.from_dict(
+        {
+            "name": "golden",
+            "components": [
+                component("read", path="/data/orders.csv", options={"header": True, "sep": ";"}, output_view="o"),
+                component(
+                    "totals",
+                    ["read"],
+                    sql="SELECT région, SUM(x) AS s FROM o GROUP BY 1 -- \u2603",
+                    limit=10,
+                    ratio=0.25,
+                    none=None,
+                    deep={"b": [1, {"z": -0.0, "a": 1e300}], "a": ""},
+                    big=10**40,
+                    **extra,
+                ),
+                {**component("write", ["totals"], path="/out"), "enabled": False},
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "pipeline_fp", "component_fps"),
+    [
+        pytest.param(
+            False,
+            "dc3363773a2dde331534bd04a14edb6c2afbca7544c8151a46fa36831274c8c7",
+            {"read": "7fe48a51218a214d", "totals": "b8713bd98fec7518", "write": "d18370900101bade"},
+            id="plain-json",
+        ),
+        pytest.param(
+            True,
+            "90fa9a02e5cfd03047050fe213493adaf40622c134627fb9467ea50c10af2b55",
+            {"read": "7fe48a51218a214d", "totals": "b38b3be5a8ad4bd8", "write": "8376c85e06f14fc4"},
+            id="typed-values",
+        ),
+    ],
+)
+def test_fingerprints_of_a_fixed_pipeline_never_change(
+    typed: bool, pipeline_fp: str, component_fps: dict[str, str]
+) -> None:
+    """A changed encoding would make every in-flight retry start over: FINGERPRINT_VERSION must say so."""
+    config = _golden_pipeline(typed)
+    assert compute_pipeline_fingerprint(config) == pipeline_fp
+    assert compute_component_fingerprints(config) == component_fps
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"b": 1, "a": [1, 2.5, -0.0, None, True, 'é\n"\u2603'], "c": {"z": {}, "y": []}},
+        [1e300, 10**40, -7, "", {"k": [{"j": False}]}],
+        {"sql": "SELECT 1", "n": 3},
+        "text",
+        0.1,
+    ],
+)
+def test_plain_values_are_encoded_exactly_as_canonical_json(value: Any) -> None:
+    from airflow_ppf.checkpoint.fingerprint import _canonical_plain_json, canonical_json
+
+    assert _canonical_plain_json(value) == canonical_json(value)

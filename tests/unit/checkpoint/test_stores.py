@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import airflow_ppf.checkpoint.stores as stores_module
 from airflow_ppf.runner import CheckpointState, CheckpointStore, InMemoryCheckpointStore, LocalCheckpointStore
 from airflow_ppf.runner.checkpoint import (
     SCHEMA_VERSION,
@@ -518,13 +519,38 @@ def test_compaction_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
     state = new_state()
     store.save(state)
     snapshot, journal, _ = store.paths("run-1", PIPELINE)
-    for i in range(10):
+    longest = 0
+    for i in range(40):
         state.record_completed(f"c{i}", i)
         store.save(state)
-        assert len(journal.read_bytes().splitlines() if journal.exists() else []) <= 4
+        lines = len(journal.read_bytes().splitlines() if journal.exists() else [])
+        # At most compact_every changes, or as many as the snapshot holds components once it holds more.
+        assert lines <= max(4, len(state.components)), i
+        longest = max(longest, lines)
+        assert LocalCheckpointStore(tmp_path).load("run-1") == state
 
+    assert json.loads(snapshot.read_text())["journal_seq"] >= 20
+    assert longest > 4  # the limit grew with the checkpoint
+
+
+def test_a_snapshot_is_rewritten_a_bounded_number_of_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The snapshot grows with the checkpoint; rewriting it every few changes would make a run's
+    bookkeeping quadratic in its number of components. It is rewritten O(log n) times."""
+    store = LocalCheckpointStore(tmp_path, compact_every=8)
+    written: list[int] = []
+    real = stores_module._dump
+    monkeypatch.setattr(
+        stores_module, "_dump", lambda state, seq: (written.append(len(state.components)), real(state, seq))[1]
+    )
+    state = new_state()
+    store.save(state)
+    for i in range(2000):
+        state.record_completed(f"c{i}", i)
+        store.save(state)
+
+    assert sum(written) <= 2 * 2000 + 8  # every component serialised about twice in all, not 2000 / 8 times
+    assert len(written) <= 12
     assert LocalCheckpointStore(tmp_path).load("run-1") == state
-    assert json.loads(snapshot.read_text())["journal_seq"] >= 5
 
 
 def test_short_writes_still_append_whole_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
