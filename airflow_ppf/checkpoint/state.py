@@ -132,8 +132,11 @@ class AttemptRecord:
     resume: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
-    #: (the list indexed, its length then, its names): rebuilt when the list was replaced or resized.
-    _skipped_index: tuple[list[str], int, set[str]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        #: The skipped names as a set (the list indexed, its length then, its names): rebuilt when the list
+        #: was replaced or resized. Not a field: ``asdict(record)`` holds only the record itself.
+        self._skipped_index: tuple[list[str], int, set[str]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self._document(detached=True)
