@@ -22,8 +22,7 @@ spends as few as it can: one ``set`` per completed component. Layout of the keys
     rewritten when the status changes.
 
 Fencing (a zombie try must not overwrite a newer try's progress): a head is written only after reading
-the stored head and checking its attempt and writer, except right after this store read it (its load,
-within :data:`FENCE_INTERVAL`). Journal blocks carry the tag of their own writer's head, so an older try
+the stored head and checking its attempt and writer. Journal blocks carry the tag of their own writer's head, so an older try
 can never overwrite a newer one's blocks or head with them: a reader follows only the stored head's tag.
 An appending writer re-reads the head when it last knew it current more than :data:`FENCE_INTERVAL` ago
 (and at its next head write at the latest), so a zombie is refused within that time. Airflow fences too:
@@ -359,9 +358,10 @@ class TaskStateCheckpointStore:
     def _write_head(self, state: CheckpointState) -> None:
         """Write ``state`` as a new head (chunks first, then the head that commits them) with a new journal."""
         previous = self._head_seen
-        if previous is None or previous.written or self._clock() - previous.seen_at >= self.fence_interval:
-            # Read before writing: a newer try of the task (this one being a zombie) may have taken over.
-            self._read_head()
+        # Read before writing, always (a head is written a few times per try): a newer try of the task
+        # (this one being a zombie) may have taken over, or one may have written since this store loaded the
+        # checkpoint to edit it (the checkpoint view's actions), however recently that was.
+        self._read_head()
         seen = self._head_seen
         if seen is not None and previous is not None and seen is not previous and seen.tag == previous.tag:
             seen.blocks = previous.blocks  # our own journal: we know its blocks

@@ -508,7 +508,9 @@ def test_a_view_made_from_a_damaged_copy_is_made_again_with_it(
     spark_session: SparkSession, orders_csv: Path, tmp_path: Path
 ) -> None:
     """``big_customers`` (a cheap filter, not saved) ran in the attempt and still reads the damaged copy
-    lazily: rerunning ``totals`` alone would leave the sink failing again on it. It reruns too."""
+    lazily: rerunning ``totals`` alone would leave the sink failing again on it. It reruns too.
+    (``totals`` is saved on its own, ``materialize: always``: under ``auto`` the chain totals → big would
+    be saved at its end only.)"""
     target = tmp_path / "out" / "big"
     config = PipelineConfig.from_dict(
         {
@@ -516,12 +518,15 @@ def test_a_view_made_from_a_damaged_copy_is_made_again_with_it(
             "components": [
                 read_csv("read_orders", orders_csv),
                 sql("paid_orders", "SELECT * FROM orders WHERE status = 'paid'", "paid", depends_on=["read_orders"]),
-                sql(
-                    "totals",
-                    "SELECT customer, CAST(SUM(amount) AS DECIMAL(16,2)) AS revenue FROM paid GROUP BY customer",
-                    "totals",
-                    depends_on=["paid_orders"],
-                ),
+                {
+                    **sql(
+                        "totals",
+                        "SELECT customer, CAST(SUM(amount) AS DECIMAL(16,2)) AS revenue FROM paid GROUP BY customer",
+                        "totals",
+                        depends_on=["paid_orders"],
+                    ),
+                    "materialize": "always",
+                },
                 sql("big_customers", "SELECT * FROM totals WHERE revenue > 1000", "big", depends_on=["totals"]),
                 fault("check", depends_on=["big_customers"]),
                 write_parquet("write_big", "big", target, depends_on=["check"]),
