@@ -22,8 +22,9 @@ spends as few as it can: one ``set`` per completed component. Layout of the keys
     rewritten when the status changes.
 
 Fencing (a zombie try must not overwrite a newer try's progress): a head is written only after reading
-the stored head and checking its attempt and writer. Journal blocks carry the tag of their own writer's head, so an older try
-can never overwrite a newer one's blocks or head with them: a reader follows only the stored head's tag.
+the stored head and checking its attempt and writer. Journal blocks carry the tag of their own writer's
+head, so an older try can never overwrite a newer one's blocks or head with them: a reader follows only
+the stored head's tag.
 An appending writer re-reads the head when it last knew it current more than :data:`FENCE_INTERVAL` ago
 (and at its next head write at the latest), so a zombie is refused within that time. Airflow fences too:
 each try has its own task instance id, and a previous try's writes are refused once a new try started.
