@@ -25,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Literal, cast
 
+from airflow_ppf import __version__
 from airflow_ppf.checkpoint import (
     CheckpointCorruptError,
     CheckpointedRun,
@@ -182,11 +183,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="ppf",
         description="Run configuration-driven PySpark pipelines with checkpoint & resume.",
     )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _debug_option(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     var_help = "a pipeline variable: ${NAME} in the config (repeatable)"
     validate = sub.add_parser("validate", help="check a pipeline config and its component classes")
+    _debug_option(validate)
     validate.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
     validate.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help=var_help)
     validate.add_argument(
@@ -194,13 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run = sub.add_parser("run", help="run a pipeline (and resume it from its checkpoint)")
+    _debug_option(run)
     run.add_argument("config", help="pipeline config file (.conf/.hocon, .json, .yaml)")
     run.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help=var_help)
     run.add_argument("--run-id", help="checkpoint run id (default: a new id, printed at the start)")
-    run.add_argument(
-        "--checkpoint-dir",
-        help=f"where checkpoints live (default: $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})",
-    )
+    _checkpoint_dir_option(run, default=None)
     run.add_argument("--no-checkpoint", action="store_true", help="run without recording progress")
     run.add_argument("--resume", action="store_true", help="skip the components the checkpoint has as done")
     run.add_argument(
@@ -231,10 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
 
     checkpoints = sub.add_parser("checkpoints", help="list, show or clear checkpoints")
-    checkpoints.add_argument(
-        "--checkpoint-dir",
-        help=f"where checkpoints live (default: $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})",
-    )
+    _debug_option(checkpoints)
+    _checkpoint_dir_option(checkpoints, default=None)
     cp_sub = checkpoints.add_subparsers(dest="action", required=True, metavar="ACTION")
     cp_list = cp_sub.add_parser("list", help="list stored checkpoints")
     cp_list.add_argument("--pipeline", help="only this pipeline")
@@ -247,7 +246,24 @@ def _parser() -> argparse.ArgumentParser:
     cp_clear = cp_sub.add_parser("clear", help="delete a checkpoint (the next run starts from the beginning)")
     cp_clear.add_argument("run_id")
     cp_clear.add_argument("--pipeline", help="pipeline name (needed when the run id is used by several)")
+    for action in (cp_list, cp_show, cp_clear):
+        # `ppf checkpoints list --checkpoint-dir X` works as well as `ppf checkpoints --checkpoint-dir X list`
+        _debug_option(action)
+        _checkpoint_dir_option(action)
     return parser
+
+
+def _debug_option(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    """``--debug`` before or after the command; a later level only sets it, never resets it."""
+    parser.add_argument("--debug", action="store_true", default=default, help="show tracebacks and debug logs")
+
+
+def _checkpoint_dir_option(parser: argparse.ArgumentParser, default: object = argparse.SUPPRESS) -> None:
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=default,
+        help=f"where checkpoints live (default: $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})",
+    )
 
 
 def _checkpoint_dir(arg: str | None) -> Path:

@@ -186,6 +186,35 @@ def test_module_entry_point_and_console_script_agree() -> None:
     assert "checkpoints" in out.stdout
 
 
+def test_version_and_options_after_the_command(tmp_path: Path) -> None:
+    from airflow_ppf import __version__
+
+    version = ppf("--version")
+    assert (version.returncode, version.stdout.strip()) == (0, f"ppf {__version__}")
+    config = write_pipeline(tmp_path / "p.conf", tmp_path / "log")
+    ckpt = str(tmp_path / "ckpt")
+    assert ppf("run", str(config), "--checkpoint-dir", ckpt, "--run-id", "r1").returncode == 1
+    # --checkpoint-dir after the action, as well as before it; --debug after the command as well as before it
+    for args in (
+        ["checkpoints", "list", "--checkpoint-dir", ckpt],
+        ["checkpoints", "--checkpoint-dir", ckpt, "list"],
+        ["checkpoints", "list", "--checkpoint-dir", ckpt, "--debug"],
+    ):
+        out = ppf(*args)
+        assert out.returncode == 0, (args, out.stderr)
+        assert re.search(r"^\s*r1\s+cli-demo\s+failed\b", out.stdout, re.MULTILINE), (args, out.stdout)
+    shown = ppf("checkpoints", "show", "r1", "--checkpoint-dir", ckpt)
+    assert shown.returncode == 0, shown.stderr
+    assert "Run 'r1' of pipeline 'cli-demo': failed" in shown.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text("name: x\ncomponents: [{ name: a, class_path: no.such.Thing }]\n", encoding="utf-8")
+    debug = ppf("validate", str(bad), "--debug")
+    assert debug.returncode == 2
+    assert "no.such" in debug.stderr
+    assert ppf("checkpoints", "clear", "r1", "--checkpoint-dir", ckpt).returncode == 0
+    assert "No checkpoints" in ppf("checkpoints", "list", "--checkpoint-dir", ckpt).stdout
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
