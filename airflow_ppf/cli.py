@@ -19,6 +19,7 @@ import shlex
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -528,6 +529,36 @@ def render_checkpoint(state: CheckpointState) -> str:
     return "\n".join(lines)
 
 
+class BriefFormatter(logging.Formatter):
+    """Log lines without traceback dumps: where the error was raised, and how to see the whole traceback.
+
+    The progress line and the final table already give the error's type and message; a component's failure
+    (or any logged exception) adds one line naming the innermost frame outside Spark's Python layers.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not record.exc_info or record.exc_info[1] is None:
+            return super().format(record)
+        brief = logging.makeLogRecord(record.__dict__)
+        brief.exc_info = brief.exc_text = None
+        brief.stack_info = None
+        where = raised_at(record.exc_info[1])
+        return super().format(brief) + (f" (raised at {where}; ppf --debug shows the traceback)" if where else "")
+
+
+def raised_at(error: BaseException) -> str | None:
+    """``file:line in function`` of the innermost frame of ``error`` that is not Spark's or py4j's own code."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [f for f in frames if not any(f"{os.sep}{lib}{os.sep}" in f.filename for lib in ("pyspark", "py4j"))]
+    if not frames:
+        return None
+    frame = (own or frames)[-1]
+    path = Path(frame.filename)
+    with contextlib.suppress(ValueError):
+        path = path.resolve().relative_to(Path.cwd().resolve())
+    return f"{path}:{frame.lineno} in {frame.name}"
+
+
 # -- entry point --------------------------------------------------------------------------------------
 
 _COMMANDS = {"validate": cmd_validate, "run": cmd_run, "checkpoints": cmd_checkpoints}
@@ -537,11 +568,10 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None) -> int:
     """Run the ``ppf`` command line; return its exit code."""
     stream = cast(IO[str], ReaderSafeOutput(out or sys.stdout))
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    log_format = "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(log_format) if args.debug else BriefFormatter(log_format))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, handlers=[handler])
     try:
         with stop_on_sigterm() if args.command == "run" else contextlib.nullcontext():
             return _COMMANDS[args.command](args, stream)

@@ -149,6 +149,8 @@ class SparkSessionManager:
         check_pyspark_install(classic=not self.config.remote)
         from pyspark.sql import SparkSession
 
+        quiet_query_context_loggers()
+
         active = None if self.config.remote else SparkSession.getActiveSession()
         if active is not None:
             log.info("Using a new session on this process's active SparkContext (it will not be stopped)")
@@ -189,6 +191,28 @@ class SparkSessionManager:
             _warn_on_version_mismatch(session)
         log.info("SparkSession ready in %.1f s (Spark %s)", self.startup_seconds, session.version)
         return session, True
+
+
+#: pyspark's loggers that write every analysis error with a query context to stderr as one JSON line that
+#: carries the whole JVM stack trace (``logger.exception`` on loggers of their own, ``propagate=False``).
+QUERY_CONTEXT_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
+
+def quiet_query_context_loggers() -> None:
+    """Keep pyspark's query-context error dumps out of task logs and the CLI unless ``airflow_ppf`` logs DEBUG.
+
+    The runner reports the same error (its type, error class and message) once, for the component that raised
+    it; the dump repeated it with a few hundred lines of JVM frames. At DEBUG the dumps stay as pyspark writes them.
+    """
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # a pyspark without structured logging has no such dumps
+        return
+    level = logging.WARNING if logging.getLogger("airflow_ppf").isEnabledFor(logging.DEBUG) else logging.CRITICAL
+    for name in QUERY_CONTEXT_LOGGERS:
+        # PySparkLogger.getLogger, not logging.getLogger: pyspark calls .exception(..., errorClass=...) on it,
+        # which a plain Logger would refuse.
+        PySparkLogger.getLogger(name).setLevel(level)
 
 
 def check_pyspark_install(*, classic: bool = False) -> None:
