@@ -77,6 +77,38 @@ def new_writer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+class NameIndex:
+    """A list of names as a set, for constant-time membership: a resume may record thousands of components.
+
+    The list stays the record (its order is history); the set is rebuilt when the list was replaced or changed
+    size behind the index's back (a plugin editing the lists directly).
+    """
+
+    __slots__ = ("_length", "_list", "_names")
+
+    def __init__(self) -> None:
+        self._list: list[str] | None = None
+        self._length = -1
+        self._names: set[str] = set()
+
+    def names(self, names: list[str]) -> set[str]:
+        if self._list is not names or self._length != len(names):
+            self._list, self._length, self._names = names, len(names), set(names)
+        return self._names
+
+    def append_once(self, names: list[str], name: str) -> None:
+        if name not in self.names(names):
+            names.append(name)
+            self._names.add(name)
+            self._length += 1
+
+    def remove(self, names: list[str], name: str) -> None:
+        if name in self.names(names):
+            names.remove(name)
+            self._names.discard(name)
+            self._length -= 1
+
+
 @dataclass
 class ComponentRecord:
     """What the checkpoint knows about one *completed* component."""
@@ -134,9 +166,10 @@ class AttemptRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        #: The skipped names as a set (the list indexed, its length then, its names): rebuilt when the list
-        #: was replaced or resized. Not a field: ``asdict(record)`` holds only the record itself.
-        self._skipped_index: tuple[list[str], int, set[str]] | None = None
+        #: The skipped and ran names as sets (see :class:`NameIndex`). Not fields: ``asdict(record)`` holds only
+        #: the record itself.
+        self._skipped_index = NameIndex()
+        self._ran_index = NameIndex()
 
     def to_dict(self) -> dict[str, Any]:
         return self._document(detached=True)
@@ -168,14 +201,13 @@ class AttemptRecord:
 
     def _note_skipped(self, name: str) -> None:
         """Add ``name`` to :attr:`skipped` once (in constant time: a resume may skip thousands)."""
-        index = self._skipped_index
-        if index is None or index[0] is not self.skipped or index[1] != len(self.skipped):
-            index = (self.skipped, len(self.skipped), set(self.skipped))
-        if name not in index[2]:
-            self.skipped.append(name)
-            index[2].add(name)
-            index = (self.skipped, len(self.skipped), index[2])
-        self._skipped_index = index
+        self._skipped_index.append_once(self.skipped, name)
+
+    def _note_ran(self, name: str) -> None:
+        """Add ``name`` to :attr:`ran` once, taking it out of :attr:`skipped` if it was skipped earlier in this
+        attempt (a damaged saved view made it run again)."""
+        self._skipped_index.remove(self.skipped, name)
+        self._ran_index.append_once(self.ran, name)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AttemptRecord:
@@ -251,9 +283,8 @@ class CheckpointState:
         #: (:class:`~airflow_ppf.checkpoint.errors.CheckpointChangedError`), so an attempt never writes a
         #: record that drops progress it did not see. Not a field either.
         self.base_version: str | None = None
-        #: The completed names as a set for O(1) lookups: (the list indexed, its length then, its names),
-        #: rebuilt when the list was replaced or resized. Not a field either.
-        self._done_index: tuple[list[str], int, set[str]] | None = None
+        #: The completed names as a set for O(1) lookups (see :class:`NameIndex`). Not a field either.
+        self._done_index = NameIndex()
         self._now: Callable[[], str] = utcnow
         now = self._now()
         self.created_at = self.created_at or now
@@ -284,15 +315,7 @@ class CheckpointState:
 
     def has_completed(self, name: str) -> bool:
         """Whether ``name`` is recorded done (in constant time)."""
-        return name in self._done()
-
-    def _done(self) -> set[str]:
-        """The names of :attr:`completed_components`, indexed once per change of the list."""
-        index = self._done_index
-        names = self.completed_components
-        if index is None or index[0] is not names or index[1] != len(names):
-            index = self._done_index = (names, len(names), set(names))
-        return index[2]
+        return name in self._done_index.names(self.completed_components)
 
     def saved_view_paths(self) -> list[str]:
         """Paths of every saved view the checkpoint references."""
@@ -426,12 +449,8 @@ class CheckpointState:
     def _op_complete(self, op: dict[str, Any]) -> None:
         name = op["name"]
         attempt = self.attempts[-1] if self.attempts else None
-        done = self._done()
-        if name in done:
-            self.completed_components.remove(name)
-        self.completed_components.append(name)
-        done.add(name)
-        self._done_index = (self.completed_components, len(self.completed_components), done)
+        self._done_index.remove(self.completed_components, name)  # a component completed again moves to the end
+        self._done_index.append_once(self.completed_components, name)
         self.components[name] = ComponentRecord(
             attempt=attempt.attempt if attempt else 0,
             duration_ms=op["duration_ms"],
@@ -442,10 +461,7 @@ class CheckpointState:
         if op.get("views") is not None:
             self.views[name] = dict(op["views"])
         if attempt is not None:
-            if name in attempt.skipped:  # skipped, then run again within the attempt (a damaged saved view)
-                attempt.skipped.remove(name)
-            if name not in attempt.ran:
-                attempt.ran.append(name)
+            attempt._note_ran(name)
             attempt.durations_ms[name] = op["duration_ms"]
         if self.failed_component == name:
             self.failed_component = None
@@ -498,7 +514,7 @@ class CheckpointState:
 
     def _op_finish(self, op: dict[str, Any]) -> None:
         for name, entry in (op.get("views") or {}).items():
-            if name not in self.completed_components:  # a completed component's record is the one to keep
+            if not self.has_completed(name):  # a completed component's record is the one to keep
                 self.views[name] = dict(entry)
         self.status = op["status"]
         if self.attempts:
