@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import tenacity
 
 from airflow_ppf.config.models import CircuitBreakerConfig, RetryConfig
+from airflow_ppf.runner.hooks import CriticalHookError
 
 __all__ = [
     "CircuitBreaker",
@@ -128,7 +129,7 @@ class CircuitBreaker:
             try:
                 self._on_state_change(old, new)
             except Exception as exc:
-                if type(exc).__name__ == "CriticalHookError":
+                if isinstance(exc, CriticalHookError):
                     raise
                 log.warning(
                     "Circuit breaker %r: state listener raised %s: %s (ignored)", self.name, type(exc).__name__, exc
@@ -286,18 +287,11 @@ class RetryingCall:
             # Stopped while waiting to retry: give up with the error that caused the wait.
             raise self._last_error
         self.attempts += 1
-        if self.breaker is not None:
-            self.breaker.before_call()
         try:
-            value = fn()
+            return self.breaker.call(fn) if self.breaker is not None else fn()
         except Exception as exc:
             self._last_error = exc
-            if self.breaker is not None:
-                self.breaker.record_failure()
             raise
-        if self.breaker is not None:
-            self.breaker.record_success()
-        return value
 
     def __call__(self, fn: Callable[[], Any]) -> Any:
         """Call ``fn`` until it succeeds, the error is not retryable, or attempts run out; re-raise the last error."""
