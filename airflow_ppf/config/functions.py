@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 from airflow_ppf.config.errors import ConfigError, ConfigProblem
 from airflow_ppf.config.loading import parse_file, parse_text
-from airflow_ppf.config.models import PipelineConfig
+from airflow_ppf.config.models import PipelineConfig, _section_reader
 
 __all__ = ["load_from_file", "load_from_string"]
 
@@ -21,18 +21,11 @@ T = TypeVar("T")
 def _build(data: dict[str, Any], config_class: type[T], source: str | None) -> T:
     if config_class is PipelineConfig:
         return cast(T, PipelineConfig.from_dict(data, source=source))
-    reader = getattr(config_class, "_read", None)
-    if reader is None:
-        from airflow_ppf.config.models import _read_section
-
-        def reader(d: Any, p: str, pr: list[ConfigProblem]) -> Any:
-            return _read_section(config_class, d, p, pr)
-
     problems: list[ConfigProblem] = []
-    built = reader(data, "", problems)
+    built = _section_reader(config_class)(data, "", problems)
     if problems or built is None:
         raise ConfigError(problems, source=source)
-    return cast(T, built)
+    return built
 
 
 def load_from_file(path: str | Path, config_class: type[T] = PipelineConfig) -> T:  # type: ignore[assignment]

@@ -272,10 +272,17 @@ def _build(cls: Callable[..., T], values: dict[str, Any], path: str, problems: l
         return None
 
 
+def _section_reader(cls: type[T]) -> Callable[[Any, str, list[ConfigProblem]], T | None]:
+    """How to read a section of model ``cls``: its own ``_read`` when it has one, else :func:`_read_section`."""
+    read = getattr(cls, "_read", None)
+    return read if read is not None else functools.partial(_read_section, cls)
+
+
 def _read_section(cls: type[T], data: Any, path: str, problems: list[ConfigProblem]) -> T | None:
     """Read a model of plain fields (strings, numbers, flags, enums, nested models) by its type hints.
 
     Only types are checked here; the model's own ``__post_init__`` checks the values (one set of rules).
+    A nested model is read by :func:`_section_reader`.
     """
     r = _Reader(data, path, problems, path.rsplit(".", 1)[-1] or "section")
     hints = get_type_hints(cls)
@@ -286,7 +293,7 @@ def _read_section(cls: type[T], data: Any, path: str, problems: list[ConfigProbl
             kind = next(a for a in kind.__args__ if a is not type(None))
         value: Any
         if hasattr(kind, "__dataclass_fields__"):
-            value = r.nested(f.name, functools.partial(_read_section, kind))
+            value = r.nested(f.name, _section_reader(kind))
         elif kind is bool:
             value = r.flag(f.name, None)
         elif kind is int or kind is float:
@@ -400,14 +407,6 @@ class ResiliencePolicy:
 
     retry: RetryConfig | None = None
     circuit_breaker: CircuitBreakerConfig | None = None
-
-    @classmethod
-    def _read(cls, data: Any, path: str, problems: list[ConfigProblem]) -> ResiliencePolicy:
-        r = _Reader(data, path, problems, "resilience")
-        retry = r.nested("retry", RetryConfig._read)
-        breaker = r.nested("circuit_breaker", CircuitBreakerConfig._read)
-        r.reject_unknown([f.name for f in fields(cls)])
-        return cls(retry=retry, circuit_breaker=breaker)
 
 
 @dataclass(frozen=True)
@@ -611,7 +610,7 @@ class ComponentConfig:
             "enabled": r.flag("enabled", True),
             "retry": r.nested("retry", RetryConfig._read),
             "circuit_breaker": r.nested("circuit_breaker", CircuitBreakerConfig._read),
-            "resilience": r.nested("resilience", ResiliencePolicy._read),
+            "resilience": r.nested("resilience", _section_reader(ResiliencePolicy)),
             "materialize": r.text("materialize", None),
             "description": r.text("description", None, allow_empty=True),
         }
@@ -722,7 +721,7 @@ class PipelineConfig:
         environment = r.text("environment", Environment.DEV.value)
         mode = r.text("mode", PipelineMode.BATCH.value)
         materialize = r.text("materialize", MaterializePolicy.AUTO.value)
-        tags = {k: str(v) for k, v in r.mapping("tags").items()}
+        tags = r.mapping("tags")  # values become strings in __post_init__
         hooks = r.nested("hooks", lambda d, p, pr: _read_section(HooksConfig, d, p, pr)) or HooksConfig()
         secrets = r.nested("secrets", lambda d, p, pr: _read_section(SecretsConfig, d, p, pr))
         description = r.text("description", None, allow_empty=True)

@@ -29,7 +29,7 @@ from airflow_ppf.runner.hooks import (
 from airflow_ppf.runner.report import describe_error
 from airflow_ppf.runner.resilience import CircuitBreaker, CircuitState, RetryingCall
 from airflow_ppf.runner.results import ComponentResult, ComponentStatus, PipelineResult, PipelineResultStatus
-from airflow_ppf.runner.validation import validate_component_class
+from airflow_ppf.runner.validation import check_component_classes
 from airflow_ppf.spark.session import SparkSessionManager
 from airflow_ppf.spark.wrapper import manager_for_wrapper
 
@@ -80,7 +80,7 @@ class SimplePipelineRunner:
         clock: Callable[[], float] | None = time.monotonic,
         sleep: Callable[[float], Any] | None = None,
         sleep_func: Callable[[float], Any] | None = None,
-        validate_before_run: bool = True,
+        validate_before_run: bool = True,  # accepted for upstream code, never read: validation is always on
         context: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config
@@ -99,7 +99,6 @@ class SimplePipelineRunner:
         self._clock = clock or time.monotonic
         self._cancel = threading.Event()
         self._sleep = sleep or sleep_func or self._interruptible_sleep
-        self._validate_before_run = validate_before_run  # always on: see build_components()
         self._breakers: dict[str, CircuitBreaker] = {}
         self._current: Component | None = None
         self.listeners: list[ComponentRunListener] = []
@@ -151,13 +150,10 @@ class SimplePipelineRunner:
         ``Cannot load '<class_path>': <why>``.
         """
         notes: list[str] = []
-        for comp in self.config.components:
-            if not comp.enabled:
-                continue
-            try:
-                notes.extend(validate_component_class(comp.class_path))
-            except ComponentLoadError as exc:
-                notes.append(f"Cannot load '{comp.class_path}': {exc.reason}")
+        for _, component_notes, problem in check_component_classes(self.config):
+            notes.extend(component_notes)
+            if problem is not None:
+                notes.append(problem)
         return notes
 
     def build_components(self, names: Collection[str]) -> dict[str, Component]:
@@ -412,11 +408,12 @@ class SimplePipelineRunner:
         """Run again what a hook asked for (in execution order), then the failed component; see
         :class:`FailureRecovery`. A rerun that fails leaves the failed component blocked by it."""
         failed = recovery.config
-        names = [
-            c.name
+        reruns = [
+            c
             for c in self.execution_order()
             if c.name in recovery.reruns and c.name != failed.name and c.name in state.components
         ]
+        names = [c.name for c in reruns]
         log.warning(
             "%s failed (%s); running again within this run: %s",
             failed.name,
@@ -426,10 +423,10 @@ class SimplePipelineRunner:
         for name in names:
             log.warning("%s runs again: %s", name, recovery.reruns[name])
         self.done -= {*names, failed.name}
-        by_name = {c.name: c for c in self.config.components}
-        for name in names:
+        for comp in reruns:
+            name = comp.name
             state.results.pop(name, None)  # reported as running (interrupted...) until it ends again
-            result = self._execute(by_name[name], state.components[name], state.index_of[name], total, state)
+            result = self._execute(comp, state.components[name], state.index_of[name], total, state)
             state.results[name] = result
             if result.status is not ComponentStatus.SUCCESS:
                 state.broken.add(name)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from airflow_ppf.components.base import Component
 from airflow_ppf.components.loading import ComponentLoadError, create_component, load_component_class
-from airflow_ppf.config.models import PipelineConfig
+from airflow_ppf.config.models import ComponentConfig, PipelineConfig
 
 __all__ = [
     "DryRunResult",
@@ -87,6 +88,23 @@ def validate_component_class(class_path: str) -> list[str]:
     return [f"'{class_path}' does not implement from_config(); it is built with {cls.__name__}(**config)"]
 
 
+def check_component_classes(config: PipelineConfig) -> Iterator[tuple[ComponentConfig, list[str], str | None]]:
+    """Check each enabled component's class, in declaration order, with :func:`validate_component_class`.
+
+    Yields ``(component, notes, problem)``: ``problem`` is ``Cannot load '<class_path>': <why>`` when the
+    class does not load (and ``notes`` is then empty), else ``None``.
+    """
+    for comp in config.components:
+        if not comp.enabled:
+            continue
+        try:
+            notes = validate_component_class(comp.class_path)
+        except ComponentLoadError as exc:
+            yield comp, [], f"Cannot load '{comp.class_path}': {exc.reason}"
+            continue
+        yield comp, notes, None
+
+
 def validate_pipeline(config: PipelineConfig) -> ValidationResult:
     """Check that every enabled component's class imports and can run, without building it.
 
@@ -94,22 +112,11 @@ def validate_pipeline(config: PipelineConfig) -> ValidationResult:
     :class:`PipelineConfig` that exists passes them; this adds what needs the components' code.
     """
     result = ValidationResult()
-    if not config.name:
-        result.errors.append(ValidationError(ValidationPhase.REQUIRED_FIELDS, "Pipeline name is empty"))
     if not config.components:
         result.errors.append(ValidationError(ValidationPhase.REQUIRED_FIELDS, "Pipeline has no components"))
-    for comp in config.components:
-        if not comp.enabled:
-            continue
-        try:
-            notes = validate_component_class(comp.class_path)
-        except ComponentLoadError as exc:
-            result.errors.append(
-                ValidationError(
-                    ValidationPhase.TYPE_RESOLUTION, f"Cannot load '{comp.class_path}': {exc.reason}", comp.name
-                )
-            )
-            continue
+    for comp, notes, problem in check_component_classes(config):
+        if problem is not None:
+            result.errors.append(ValidationError(ValidationPhase.TYPE_RESOLUTION, problem, comp.name))
         result.warnings.extend(f"[{comp.name}] {note}" for note in notes)
     return result
 
