@@ -79,15 +79,9 @@ def pending_readers(
     return found
 
 
-def needed_downstream(
-    graph: Graph,
-    producer: str,
-    views: Sequence[str],
-    io: Mapping[str, ViewIO],
-    pending: Collection[str],
-) -> list[str]:
-    """Return the views of ``producer`` that a pending component downstream of it may read."""
-    readers = pending_readers(graph, producer, views, io, pending)
+def needed_downstream(views: Sequence[str], readers: Mapping[str, Sequence[str]] | None) -> list[str]:
+    """Return the ``views`` of a producer that a pending component downstream of it may read, given what
+    :func:`pending_readers` answered for them (``None``: any of them)."""
     if readers is None:
         return list(views)
     return [v for v in views if readers[v]]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from airflow_ppf.checkpoint.errors import CheckpointBusyError, CheckpointLockLostError
 
-__all__ = ["HeldLock", "exclusive", "exclusive_now", "open_file", "shared"]
+__all__ = ["HeldLock", "exclusive", "exclusive_now", "is_temp_file_of", "open_file", "shared", "temp_file_in"]
 
 #: Bytes of a lock file that hold its holder's description (fixed, so it is rewritten in place).
 _HOLDER_SIZE = 256
@@ -54,6 +54,19 @@ def open_file(path: Path, flags: int) -> int:
                 continue  # removed in between: create it after all
         os.fchmod(fd, 0o640)
         return fd
+
+
+def temp_file_in(folder: Path, stem: str) -> tuple[int, Path]:
+    """Create and open a temp file of the run whose files are named ``stem`` in ``folder``: named
+    ``.<stem>.<random>.tmp``, so that :func:`is_temp_file_of` tells it from the run's other files."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.", suffix=".tmp")
+    return fd, Path(name)
+
+
+def is_temp_file_of(name: str, stem: str) -> bool:
+    """Whether the file name ``name`` is that of a temp file made by :func:`temp_file_in` for ``stem``."""
+    prefix = f".{stem}."
+    return name.startswith(prefix) and name.endswith(".tmp") and "." not in name[len(prefix) : -len(".tmp")]
 
 
 @dataclass
@@ -170,14 +183,14 @@ def _take_over(path: Path, stale_fd: int) -> int | None:
         if not _same_file(stale_fd, path):
             return None
         # Named like a snapshot temp file of the run: a taker that dies here leaves nothing behind for long.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+        fd, tmp = temp_file_in(path.parent, path.stem)
         try:
             os.fchmod(fd, 0o640)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.replace(tmp, path)
         except BaseException:
             os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return fd
     finally:

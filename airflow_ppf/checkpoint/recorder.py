@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_ppf.checkpoint.dataflow import ViewIO, pending_readers, views_to_restore
+from airflow_ppf.checkpoint.dataflow import ViewIO, needed_downstream, pending_readers, views_to_restore
 from airflow_ppf.checkpoint.fingerprint import (
     compute_component_fingerprints,
     compute_field_digests,
@@ -43,6 +43,7 @@ from airflow_ppf.checkpoint.saved_views import (
     damaged_saved_view,
     describe_damage,
     has_temp_view,
+    is_missing_problem,
     temp_views,
 )
 from airflow_ppf.checkpoint.state import CheckpointState, CheckpointStatus, new_writer_id
@@ -324,7 +325,7 @@ class CheckpointHooks(NoOpHooks):
             if problem is not None or record is None:
                 return problem
             problem = self.saved_views.verify(record)
-            if problem is not None and problem.startswith(f"saved view '{view}' is missing"):
+            if problem is not None and is_missing_problem(problem, view):
                 host = self.attempt_meta.get("hostname")
                 return missing_on_this_worker(state, producer, view, record, str(host) if host else None) or problem
             return problem
@@ -387,12 +388,7 @@ class CheckpointHooks(NoOpHooks):
             check=self._saved_view_check(runner, state),
             io_when_run=lambda name: _recorded_io(components[name], state, name),
         )
-        by_reason: dict[str, list[str]] = defaultdict(list)
-        for name, why in decided.reruns.items():
-            if name in state.completed_components:
-                by_reason[f"running again: {why}"].append(name)
-        for reason, names in by_reason.items():
-            state.invalidate(names, reason)
+        _mark_not_done(state, decided.reruns)
         state.record_event("recovered", failed=reader, error=problem, **decided.summary())
         self._save()  # durable before anything runs again (the runner logs what runs again, and why)
         self._restore(decided.restore)
@@ -436,7 +432,7 @@ class CheckpointHooks(NoOpHooks):
         else:
             pending = {n for n in io if n not in runner.done and n != config.name}
             readers = pending_readers(runner.config.dependency_graph(), config.name, outputs, io, pending)
-            to_save = outputs if readers is None else [v for v in outputs if readers[v]]
+            to_save = needed_downstream(outputs, readers)
             why = "no component still to run reads it (materialize = auto)"
         not_saved: dict[str, str] = {}
         if policy is MaterializePolicy.AUTO and getattr(component, "recomputable", False):
@@ -507,7 +503,7 @@ class CheckpointHooks(NoOpHooks):
         state = self._stored(config.name)
         self._loaded = _NOT_LOADED
         referenced = None if state is None else state.saved_view_paths()  # before reruns drop theirs
-        stamp = None if self.now_func is None else self.now_func
+        stamp = self.now_func
         if state is None:
             state = CheckpointState(
                 run_id=self.run_id,
@@ -560,11 +556,7 @@ class CheckpointHooks(NoOpHooks):
             )
             state.invalidate(stale, reason)
             reruns = {n: why for n, why in reruns.items() if n not in stale}
-        by_reason: dict[str, list[str]] = defaultdict(list)
-        for name, why in reruns.items():
-            by_reason[f"running again: {why}"].append(name)
-        for reason, names in by_reason.items():
-            state.invalidate(names, reason)
+        _mark_not_done(state, reruns)
 
     def before_component(self, config: ComponentConfig, index: int, total: int) -> None:
         if self.state is not None and self.state.has_completed(config.name):
@@ -641,6 +633,16 @@ class CheckpointHooks(NoOpHooks):
             if io.inputs is not None or io.outputs is not None:
                 known[name] = (io.inputs, io.outputs)
         return known
+
+
+def _mark_not_done(state: CheckpointState, reruns: Mapping[str, str]) -> None:
+    """Mark the components of ``reruns`` (``{name: why}``) recorded done not done, one change per reason."""
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for name, why in reruns.items():
+        if state.has_completed(name):
+            by_reason[f"running again: {why}"].append(name)
+    for reason, names in by_reason.items():
+        state.invalidate(names, reason)
 
 
 def _policy(config: PipelineConfig, name: str) -> MaterializePolicy:

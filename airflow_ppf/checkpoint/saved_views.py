@@ -56,12 +56,16 @@ __all__ = [
     "damaged_saved_view",
     "describe_damage",
     "has_temp_view",
+    "is_missing_problem",
     "temp_views",
 ]
 
 log = logging.getLogger(__name__)
 
 COMMIT_MARKER = "_PPF_COMMITTED"
+
+#: How :meth:`SavedViews.verify` starts to say that a saved view's folder is gone (:func:`is_missing_problem`).
+_MISSING = "saved view '{view}' is missing"
 
 
 def _schema_hash(schema_json: str) -> str:
@@ -215,7 +219,7 @@ class SavedViews:
             return "its output record is incomplete"
         try:
             if not self.fs.exists(path):
-                return f"saved view '{view}' is missing ({path})"
+                return f"{_MISSING.format(view=view)} ({path})"
             marker_uri = join_uri(path, COMMIT_MARKER)
             if not self.fs.exists(marker_uri):
                 return f"saved view '{view}' has no commit marker (an unfinished write) at {path}"
@@ -374,6 +378,11 @@ def _local_part(path: str) -> str:
     """The path part of a saved view's folder: it identifies it whatever the scheme and authority look like
     in an error (the folder name is unique: attempt and a random id)."""
     return urlparse(path).path.rstrip("/")
+
+
+def is_missing_problem(problem: str, view: str) -> bool:
+    """Whether ``problem``, found by :meth:`SavedViews.verify`, is that the saved view ``view`` is gone."""
+    return problem.startswith(_MISSING.format(view=view))
 
 
 def describe_damage(error: BaseException, path: str) -> str:

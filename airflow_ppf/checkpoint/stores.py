@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 import weakref
@@ -39,7 +38,15 @@ from airflow_ppf.checkpoint.errors import (
     CheckpointLocationError,
     CheckpointVersionError,
 )
-from airflow_ppf.checkpoint.locks import HeldLock, exclusive, exclusive_now, open_file, shared
+from airflow_ppf.checkpoint.locks import (
+    HeldLock,
+    exclusive,
+    exclusive_now,
+    is_temp_file_of,
+    open_file,
+    shared,
+    temp_file_in,
+)
 from airflow_ppf.checkpoint.naming import safe_file_name
 from airflow_ppf.checkpoint.state import CheckpointState, Fence, check_fence
 from airflow_ppf.config.limits import nesting_problem, too_deep
@@ -194,15 +201,13 @@ def remove_stale_temp_files(snapshot: Path) -> list[Path]:
     Only a writer holding the run's lock writes them, and the caller holds it: each one found was left by
     a writer that died (or lost the lock to a takeover) between creating it and renaming it.
     """
-    prefix = f".{snapshot.stem}."
     removed: list[Path] = []
     try:
         entries = list(os.scandir(snapshot.parent))
     except FileNotFoundError:
         return removed
     for entry in entries:
-        name = entry.name
-        if name.startswith(prefix) and name.endswith(".tmp") and "." not in name[len(prefix) : -len(".tmp")]:
+        if is_temp_file_of(entry.name, snapshot.stem):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
@@ -418,8 +423,7 @@ class LocalCheckpointStore:
                     remove_stale_temp_files(snapshot)
                 # The temp file exists before the stored checkpoint is read and checked: a writer frozen
                 # from here on loses it to the cleanup of whoever takes the lock over, so its rename fails.
-                fd, tmp_name = tempfile.mkstemp(dir=snapshot.parent, prefix=f".{snapshot.stem}.", suffix=".tmp")
-                tmp = Path(tmp_name)
+                fd, tmp = temp_file_in(snapshot.parent, snapshot.stem)
                 with os.fdopen(fd, "wb") as fh:
                     try:
                         if current:
@@ -618,14 +622,8 @@ class LocalCheckpointStore:
         return state
 
     def _find_pipeline(self, run_id: str) -> str | None:
-        if not self.base_dir.is_dir():
-            return None
-        stem = safe_file_name(run_id)
-        found: list[str] = []
-        for folder in sorted(self.base_dir.iterdir()):
-            snapshot = folder / f"{stem}.json"
-            if snapshot.is_file():
-                found.append(self._pipeline_name_in(snapshot))
+        snapshots = self._snapshots([safe_file_name(run_id)])
+        found = [self._pipeline_name_in(folder / f"{stem}.json") for folder, stem in snapshots]
         if len(found) > 1:
             raise CheckpointError(
                 f"run id {run_id!r} has checkpoints for several pipelines ({', '.join(found)}); "
@@ -708,17 +706,20 @@ class LocalCheckpointStore:
         stems = [safe_file_name(run_id)]
         if _FILE_STEM.fullmatch(run_id):
             stems.append(run_id)  # the stem list_runs shows for a damaged checkpoint it cannot name
-        if pipeline_name is not None:
-            folders = [self._pipeline_dir(pipeline_name)]
-        else:
-            folders = sorted(f for f in self.base_dir.iterdir() if f.is_dir()) if self.base_dir.is_dir() else []
-        found = [(folder, stem) for folder in folders for stem in stems if (folder / f"{stem}.json").is_file()]
+        found = self._snapshots(stems, None if pipeline_name is None else [self._pipeline_dir(pipeline_name)])
         if len(found) > 1:
             raise CheckpointError(
                 f"run id {run_id!r} has checkpoints in several pipeline folders "
                 f"({', '.join(f.name for f, _ in found)}); pass the pipeline name to choose one"
             )
         return found[0] if found else None
+
+    def _snapshots(self, stems: list[str], folders: list[Path] | None = None) -> list[tuple[Path, str]]:
+        """The folder and stem of each ``<stem>.json`` snapshot in ``folders`` (by default every pipeline
+        folder of ``base_dir``), in folder order, found by file names alone."""
+        if folders is None:
+            folders = sorted(f for f in self.base_dir.iterdir() if f.is_dir()) if self.base_dir.is_dir() else []
+        return [(folder, stem) for folder in folders for stem in stems if (folder / f"{stem}.json").is_file()]
 
     def list_runs(self, pipeline_name: str | None = None) -> list[CheckpointInfo]:
         """Describe every checkpoint; a damaged one is listed too, with status ``corrupt``, its ``problem``,
@@ -758,12 +759,12 @@ class LocalCheckpointStore:
         try:
             for path in (lock, _active_file(snapshot)):
                 os.close(open_file(path, os.O_RDWR))
-            fd, probe = tempfile.mkstemp(dir=snapshot.parent, prefix=f".{snapshot.stem}.", suffix=".tmp")
+            fd, probe = temp_file_in(snapshot.parent, snapshot.stem)
             try:
                 os.write(fd, b"probe")
             finally:
                 os.close(fd)
-                Path(probe).unlink(missing_ok=True)
+                probe.unlink(missing_ok=True)
         except OSError as exc:
             raise CheckpointLocationError(self.base_dir, _unusable_because(self.base_dir, exc)) from None
 
