@@ -268,17 +268,15 @@ def _checkpoint_dir_option(parser: argparse.ArgumentParser, default: object = ar
 
 
 def _checkpoint_dir(arg: str | None) -> Path:
-    if arg is not None and not arg.strip():
-        raise UsageError(
-            f"--checkpoint-dir must not be empty (omit it for $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR})"
-        )
+    _check_not_blank(arg, "--checkpoint-dir", f"omit it for $PPF_CHECKPOINT_DIR or {DEFAULT_CHECKPOINT_DIR}")
     return Path(arg or os.environ.get("PPF_CHECKPOINT_DIR") or DEFAULT_CHECKPOINT_DIR)
 
 
-def _check_not_blank(value: str | None, what: str) -> None:
-    """Refuse an empty or blank argument (instead of silently using a default in its place)."""
+def _check_not_blank(value: str | None, what: str, hint: str | None = None) -> None:
+    """Refuse an empty or blank argument (instead of silently using a default in its place); ``hint``, in
+    parentheses after the message, says what to do instead."""
     if value is not None and not value.strip():
-        raise UsageError(f"{what} must not be empty")
+        raise UsageError(f"{what} must not be empty" + (f" ({hint})" if hint else ""))
 
 
 def _parse_pairs(pairs: Sequence[str], option: str, *, names: re.Pattern[str] | None = None) -> dict[str, str]:

@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_ASSET_ALIAS",
     "DEFAULT_CHECKPOINT_DIR",
     "SINGLE_MACHINE_EXECUTORS",
+    "SUMMARY_XCOM_KEY",
     "URL_PREFIX",
     "checkpoint_dir",
     "data_location",
@@ -29,6 +30,9 @@ URL_PREFIX = "/ppf"
 CHECKPOINT_VIEW_PATH = f"{URL_PREFIX}/checkpoint"
 #: The asset alias of ``PipelineOperator(output_assets=True)`` (``str.format`` with dag_id and task_id).
 DEFAULT_ASSET_ALIAS = "ppf:{dag_id}.{task_id}"
+#: The XCom key of the run summary ``PipelineOperator`` pushes (read by the Checkpoint tab). Not the task
+#: state store's key of the same name (:data:`airflow_ppf.stores.task_state.SUMMARY_KEY`).
+SUMMARY_XCOM_KEY = "ppf_summary"
 #: Executors that run every try of a task on the scheduler's machine: saved views on a local path reach
 #: every retry. Any other executor (Celery, Kubernetes, Edge...) may run a retry on another machine.
 SINGLE_MACHINE_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})

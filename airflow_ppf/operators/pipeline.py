@@ -233,7 +233,7 @@ class PipelineOperator(BaseOperator):
                 run.close()
         summary = self._push_summary(context, run, result)
         if not result.success:
-            raise AirflowException(self._failure_message(result, run.config, context))
+            raise AirflowException(self._failure_message(result, run, context))
         return summary
 
     def checkpointed_run(self, context: Context) -> CheckpointedRun:
@@ -310,12 +310,13 @@ class PipelineOperator(BaseOperator):
             "params": dict(params),
         }
 
-    def _failure_message(self, result: PipelineResult, config: PipelineConfig, context: Context) -> str:
+    def _failure_message(self, result: PipelineResult, run: CheckpointedRun, context: Context) -> str:
         """Say what failed, what is kept, and how the task goes on: a retry resumes, or, after the last retry,
         how a person resumes it."""
         from airflow_ppf.links.checkpoint import task_checkpoint_url
         from airflow_ppf.runner.report import describe_error
 
+        config = run.config
         total = sum(1 for c in config.components if c.enabled)
         done = len(result.done_components)
         if result.failed_components:
@@ -323,13 +324,13 @@ class PipelineOperator(BaseOperator):
             what = f"component '{name}' failed: {describe_error(error)}"
         else:
             what = f"the run ended {result.status.value}"
-        ti = context["ti"]
-        try_number, max_tries = int(ti.try_number), int(getattr(ti, "max_tries", 0) or 0)
+        try_number, max_tries = run.attempt_number, run.max_tries or 0
         kept = f"Pipeline '{config.name}': {what}. {done} of {total} components are done and checkpointed"
         if max_tries and try_number <= max_tries:  # Airflow's rule: a retry comes (try_number counts from 1)
             return f"{kept}; the retry (try {try_number + 1} of {max_tries + 1}) resumes from there."
-        if self.keep_state_on_clear:
+        if run.policy.keep_state_on_clear:
             return f"{kept}. No retry is left: once the cause is fixed, clear the task; it resumes from there."
+        ti = context["ti"]
         url = task_checkpoint_url(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1))
         return (
             f"{kept}. No retry is left: once the cause is fixed, press Resume in the task's Checkpoint tab ({url}): "
@@ -350,10 +351,12 @@ class PipelineOperator(BaseOperator):
         return AirflowFailException(message)
 
     def _push(self, context: Context, summary: dict[str, Any]) -> None:
+        from airflow_ppf.settings import SUMMARY_XCOM_KEY
+
         try:
-            context["ti"].xcom_push(key="ppf_summary", value=summary)
+            context["ti"].xcom_push(key=SUMMARY_XCOM_KEY, value=summary)
         except Exception as exc:  # the summary is for people; never fail a run over it
-            self.log.warning("Could not push the ppf_summary XCom: %s", exc)
+            self.log.warning("Could not push the %s XCom: %s", SUMMARY_XCOM_KEY, exc)
 
     # -- OpenLineage (called by apache-airflow-providers-openlineage when installed and enabled) ---------
 

@@ -58,7 +58,8 @@ from airflow_ppf.checkpoint.edits import (
 from airflow_ppf.checkpoint.errors import CheckpointError, CheckpointFencedError
 from airflow_ppf.plugins.checkpoint_report import describe_checkpoint, redact, summarize_checkpoint
 from airflow_ppf.plugins.task_instance_checkpoint import LocatedCheckpoint, TaskInstanceRef, open_checkpoint
-from airflow_ppf.stores.task_state import HEAD_KEY, SUMMARY_KEY
+from airflow_ppf.settings import SUMMARY_XCOM_KEY
+from airflow_ppf.stores.task_state import HEAD_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -251,7 +252,7 @@ def _try_summary(ti: TaskInstance, session: Session) -> dict[str, Any] | None:
     """The ``ppf_summary`` XCom the task's latest try pushed (Airflow clears it when a new try starts)."""
     row = session.scalars(
         XComModel.get_many(
-            run_id=ti.run_id, key=SUMMARY_KEY, dag_ids=ti.dag_id, task_ids=ti.task_id, map_indexes=ti.map_index
+            run_id=ti.run_id, key=SUMMARY_XCOM_KEY, dag_ids=ti.dag_id, task_ids=ti.task_id, map_indexes=ti.map_index
         )
     ).first()
     if row is None:
@@ -259,7 +260,7 @@ def _try_summary(ti: TaskInstance, session: Session) -> dict[str, Any] | None:
     try:
         value = XComModel.deserialize_value(row)
     except Exception:  # a summary is for people: an unreadable one is no summary
-        log.warning("Unreadable %s XCom of %s", SUMMARY_KEY, ti, exc_info=True)
+        log.warning("Unreadable %s XCom of %s", SUMMARY_XCOM_KEY, ti, exc_info=True)
         return None
     return value if isinstance(value, dict) else None
 
@@ -309,15 +310,19 @@ def _checkpoint_payload(
     ref: TaskInstanceRef, ti: TaskInstance, located: LocatedCheckpoint | None, error: str | None
 ) -> dict[str, Any]:
     state = located.state if located is not None else None
+    checkpoint = describe_checkpoint(state, task_active=_task_running(ti)) if state is not None else None
     busy = f"the task instance is {_state(ti)}: wait until its try ends" if _task_busy(ti) else None
     resume_blocked = busy
-    if resume_blocked is None and state is not None and not resume_targets(state):
-        resume_blocked = "every component is done: use rerun from to mark components not done first"
+    if resume_blocked is None and state is not None:
+        # What a resume runs: the next try's plan the description already predicted, when it shows one.
+        planned = checkpoint["next"] if checkpoint is not None else None
+        if not (planned["to_run"] if planned is not None else resume_targets(state)):
+            resume_blocked = "every component is done: use rerun from to mark components not done first"
     return {
         "task_instance": _ti_json(ti),
         "checkpoint_run_id": ref.checkpoint_run_id,
         "store": located.kind if located is not None and state is not None else None,
-        "checkpoint": describe_checkpoint(state, task_active=_task_running(ti)) if state is not None else None,
+        "checkpoint": checkpoint,
         "error": error,
         "live": _live(ti),
         "edit_blocked": busy,

@@ -27,7 +27,7 @@ from airflow_ppf.checkpoint.fingerprint import disabled_in
 from airflow_ppf.checkpoint.planner import predict_next_attempt
 from airflow_ppf.checkpoint.state import EDIT_EVENTS, AttemptRecord, CheckpointState, CheckpointStatus, recorded_graph
 from airflow_ppf.config.graph import topological_order
-from airflow_ppf.plugins.graph_layout import depths, layout_graph
+from airflow_ppf.plugins.graph_layout import layout_graph
 
 __all__ = [
     "NODE_STATES",
@@ -252,10 +252,9 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
     """
     graph, graph_known = recorded_graph(state)
     order = _order(graph)
-    depth = depths(order, graph)
     states = _node_states(state, graph, order, task_active)
     latest = state.current_attempt
-    layout = layout_graph(order, {name: [d for d in graph.get(name, []) if d in graph] for name in order})
+    layout = layout_graph(order, graph)  # ``order`` holds every name of ``graph``: it drops unknown dependencies
     nodes = []
     for index, name in enumerate(order):
         record = state.components.get(name)
@@ -263,7 +262,7 @@ def describe_checkpoint(state: CheckpointState, *, task_active: bool | None = No
         node: dict[str, Any] = {
             "name": name,
             "state": states[name],
-            "depth": depth[name],
+            "depth": layout.columns[name],
             "order": index,
             "box": [box.x, box.y, box.w, box.h],
             "depends_on": [d for d in graph.get(name, []) if d in graph],

@@ -81,6 +81,8 @@ class GraphLayout:
     #: Edges not drawn: ``(source, target)`` of edges going backwards (a damaged, cyclic graph) or, past
     #: :data:`MAX_WAYPOINTS`, edges that skip columns.
     omitted: list[tuple[str, str]] = field(default_factory=list)
+    #: Each component's column (:func:`depths`).
+    columns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -199,7 +201,7 @@ def layout_graph(order: Sequence[str], graph: Mapping[str, Sequence[str]]) -> Gr
     routes = _routes(chains, placed, shift, x_of)
     bottom = max((it.y + it.height / 2 + shift for it in items), default=0.0)
     width = PADDING * 2 + max(1, len(layers)) * NODE_WIDTH + max(0, len(layers) - 1) * COLUMN_GAP
-    return GraphLayout(round(width, 1), round(bottom + PADDING, 1), placed, routes, omitted)
+    return GraphLayout(round(width, 1), round(bottom + PADDING, 1), placed, routes, omitted, column)
 
 
 def _routes(

@@ -99,7 +99,7 @@ def is_network_path(uri: str, mountinfo: str | None = None) -> bool:
             mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return False
-    path = os.path.realpath(_local(uri))
+    path = os.path.realpath(local_path(uri))
     best, best_type = "", ""
     for line in mountinfo.splitlines():
         fields, _, tail = line.partition(" - ")
@@ -127,20 +127,17 @@ def local_path(uri: str) -> Path:
     return Path(parsed.path if parsed.scheme == "file" else uri)
 
 
-_local = local_path
-
-
 class LocalFileSystem:
     """:class:`DataFileSystem` on the local disk."""
 
     def exists(self, uri: str) -> bool:
-        return _local(uri).exists()
+        return local_path(uri).exists()
 
     def read_text(self, uri: str) -> str:
-        return _local(uri).read_text(encoding="utf-8")
+        return local_path(uri).read_text(encoding="utf-8")
 
     def write_text(self, uri: str, text: str) -> None:
-        path = _local(uri)
+        path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -151,7 +148,7 @@ class LocalFileSystem:
         fsync_dir(path.parent)
 
     def delete(self, uri: str) -> bool:
-        path = _local(uri)
+        path = local_path(uri)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
             return True
@@ -161,21 +158,21 @@ class LocalFileSystem:
         return False
 
     def rename(self, src: str, dst: str) -> None:
-        target = _local(dst)
+        target = local_path(dst)
         if target.exists():
             raise FileExistsError(f"cannot rename {src} to {dst}: the target exists")
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(_local(src), target)
+        os.rename(local_path(src), target)
         fsync_dir(target.parent)
 
     def list_dir(self, uri: str) -> list[str]:
-        path = _local(uri)
+        path = local_path(uri)
         if not path.is_dir():
             return []
         return [join_uri(uri, child.name) for child in sorted(path.iterdir())]
 
     def size(self, uri: str) -> int:
-        path = _local(uri)
+        path = local_path(uri)
         if path.is_file():
             return path.stat().st_size
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -183,7 +180,7 @@ class LocalFileSystem:
     def checksum(self, uri: str) -> str:
         """CRC-32 of the file's bytes (read at disk speed; catches any changed byte but deliberate forgery)."""
         crc = 0
-        with open(_local(uri), "rb", buffering=0) as fh:
+        with open(local_path(uri), "rb", buffering=0) as fh:
             while chunk := fh.read(_CHUNK):
                 crc = zlib.crc32(chunk, crc)
         return f"crc32:{crc:08x}"
@@ -302,7 +299,7 @@ def local_path_shared_with(spark: SparkSession, path: str, *, probe_infix: str =
     """
     if not is_local_uri(path):
         return None
-    target = _local(path)
+    target = local_path(path)
     if not target.is_absolute():
         return None  # relative to the server's working directory, which this process cannot know
     key = (str(getattr(spark, "session_id", id(spark))), str(target.parent))

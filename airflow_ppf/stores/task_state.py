@@ -49,7 +49,7 @@ from typing import Any, Protocol
 
 from airflow_ppf.checkpoint.errors import CheckpointCorruptError, CheckpointVersionError
 from airflow_ppf.checkpoint.state import CheckpointState, CheckpointStatus, Fence, check_fence
-from airflow_ppf.checkpoint.stores import CheckpointInfo, info_of
+from airflow_ppf.checkpoint.stores import CheckpointInfo, _encode_json, info_of
 
 __all__ = ["HEAD_KEY", "SUMMARY_KEY", "TaskStateAccessor", "TaskStateCheckpointStore"]
 
@@ -68,8 +68,6 @@ MAX_BLOCKS = 4
 BLOCK_CHARS = 48_000
 #: Seconds for which the stored head, once read or written by this store, is taken as current by appends.
 FENCE_INTERVAL = 1.0
-
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class TaskStateAccessor(Protocol):
